@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# compare.sh: measures ingest-edge against its peers on this machine, in one run, under the
+# same load from the same generator, and writes the table to BENCHMARKS.md.
+#
+#   remote_write v1 samples/s + peak RSS   ingest-edge vs vmagent   (A/B/A/B, --rounds pairs)
+#   RUM requests/s                          ingest-edge vs nginx 204 (A/B/A/B)
+#   remote_write fixtures replay samples/s  ingest-edge vs vmagent   (1 pair; not with --quick)
+#   remote_write v2 samples/s               ingest-edge alone        (not with --quick)
+#   open-loop p99 at half the edge's peak   ingest-edge (and the peer at the same rate)
+#
+# Every server forwards to / is the same blackhole (`loadtest sink`). Each run starts the
+# server fresh (new data dir, new tokens) so runs do not inherit each other's state.
+#
+# Usage: loadtest/compare.sh [--quick] [--rounds N] [--duration SECS] [--warmup SECS]
+#                            [--connections N] [--out FILE] [--no-write] [--no-build]
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+ROUNDS=3 DURATION=15 WARMUP=3 CONNS=4 OL_CONNS=32 QUICK=0 WRITE=1 BUILD=1
+OUT="$ROOT/BENCHMARKS.md"
+BUDGET=540 # seconds for the whole script; pairs that would start after it are skipped
+ARGS="$*"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ROUNDS=1 DURATION=4 WARMUP=1 BUDGET=100 ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --connections) CONNS=$2; shift ;;
+        --out) OUT=$2; shift ;;
+        --no-write) WRITE=0 ;;
+        --no-build) BUILD=0 ;;
+        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+WORK=$(mktemp -d -t ingest-bench.XXXXXX)
+LT="$ROOT/target/release/loadtest"
+EDGE="$ROOT/target/release/ingest-edge"
+# shellcheck source=loadtest/lib.sh
+. "$HERE/lib.sh"
+lt_install_trap
+START=$SECONDS
+
+for tool in curl python3; do command -v "$tool" >/dev/null || lt_die "$tool is required"; done
+VMAGENT=$(command -v vmagent || true)
+NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+if { [ -z "$VMAGENT" ] || [ -z "$NGINX" ]; } && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    lt_log "installing the peers (Debian packages victoria-metrics, nginx)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics nginx >"$WORK/apt.log" 2>&1 ||
+        lt_log "apt-get install failed (see below); peers that are missing are skipped"
+    VMAGENT=$(command -v vmagent || true)
+    NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+fi
+
+if [ "$BUILD" = 1 ]; then
+    lt_log "building ingest-edge and loadtest (release)"
+    (cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet -p loadtest) ||
+        lt_die "build failed"
+fi
+[ -x "$EDGE" ] || lt_die "$EDGE missing"
+[ -x "$LT" ] || lt_die "$LT missing"
+BUILD_SECS=$((SECONDS - START))
+MEASURE_START=$SECONDS
+FIXTURES="$ROOT/../shared/fixtures/prometheus-2.42"
+
+lt_start_sink
+RUNS="$WORK/runs.tsv" # phase server round json hwm_kib cpu_s sink_reqs sink_bytes status
+printf 'phase\tserver\tround\tjson\thwm_kib\tcpu_s\tsink_requests\tsink_bytes\tstatus\n' >"$RUNS"
+mkdir -p "$WORK/results"
+
+over_budget() { [ $((SECONDS - MEASURE_START)) -ge "$BUDGET" ]; }
+
+# --- peers ---------------------------------------------------------------------------------
+start_vmagent() {
+    local dir port
+    dir=$(mktemp -d -p "$WORK" vmagent.XXXXXX)
+    port=$("$LT" free-port 1)
+    "$VMAGENT" -remoteWrite.url="http://127.0.0.1:$SINK_PORT/api/v1/write" \
+        -httpListenAddr="127.0.0.1:$port" -remoteWrite.tmpDataPath="$dir/queue" \
+        -loggerLevel=WARN >"$dir/vmagent.log" 2>&1 &
+    SERVER_PID=$!
+    LT_PIDS+=("$SERVER_PID")
+    lt_wait_http "http://127.0.0.1:$port/health" 20 || lt_die "vmagent did not start: $(tail -5 "$dir/vmagent.log")"
+    SERVER_PORT=$port
+}
+
+start_nginx() {
+    local dir port
+    dir=$(mktemp -d -p "$WORK" nginx.XXXXXX)
+    port=$("$LT" free-port 1)
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 204; }
+    }
+}
+EOF
+    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
+    SERVER_PID=$!
+    LT_PIDS+=("$SERVER_PID")
+    lt_wait_port "$port" 20 || lt_die "nginx did not start: $(cat "$dir/error.log" "$dir/stdout.log")"
+    SERVER_PORT=$port
+}
+
+# run_one PHASE SERVER ROUND MODE [extra loadtest args...]: starts SERVER fresh, loads it,
+# records the JSON report, peak RSS, CPU seconds and what reached the sink, stops it.
+run_one() {
+    local phase=$1 server=$2 round=$3 mode=$4 url token args json cpu0 cpu1 hwm s0 s1 status
+    shift 4
+    args=(--mode "$mode" --duration "${DURATION}s" --warmup "${WARMUP}s" --json --fixtures "$FIXTURES")
+    case "$server" in
+        edge)
+            lt_start_edge
+            SERVER_PID=$EDGE_PID SERVER_PORT=$EDGE_PORT
+            if [ "$mode" = rum ]; then
+                args+=(--token "$CLIENT_TOKEN" --origin http://localhost:3000)
+            else
+                args+=(--token "$RW_TOKEN")
+            fi
+            ;;
+        vmagent) start_vmagent ;;
+        nginx)
+            start_nginx
+            args+=(--token "rum-token-placeholder" --origin http://localhost:3000)
+            ;;
+    esac
+    if [ "$mode" = rum ]; then url="http://127.0.0.1:$SERVER_PORT/v1/traces"; else url="http://127.0.0.1:$SERVER_PORT/api/v1/write"; fi
+    json="$WORK/results/$phase-$server-$round.json"
+    read -r s0r s0b <<<"$(lt_sink_counts)"
+    cpu0=$(lt_proc_cpu "$SERVER_PID")
+    status=ok
+    "$LT" --target "$url" "${args[@]}" "$@" >"$json" 2>"$json.err" || status="loadtest-exit-$?"
+    cpu1=$(lt_proc_cpu "$SERVER_PID")
+    hwm=$(lt_proc_hwm "$SERVER_PID")
+    kill -0 "$SERVER_PID" 2>/dev/null || status="server-died"
+    # vmagent and the edge forward asynchronously: give them a moment before reading the sink.
+    sleep 1
+    read -r s1r s1b <<<"$(lt_sink_counts)"
+    lt_stop "$SERVER_PID"
+    [ -s "$json" ] || { status="no-report"; echo '{}' >"$json"; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$server" "$round" "$json" "$hwm" \
+        "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" \
+        "$((s1r - s0r))" "$((s1b - s0b))" "$status" >>"$RUNS"
+    lt_log "$phase/$server/$round: $(python3 - "$json" "$hwm" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if not r:
+    print("no report"); sys.exit()
+print(f"{r['req_per_s']:.0f} req/s, {r['items_per_s']:.0f} {r['item_name']}/s, "
+      f"p99 {r['latency_ms']['p99']:.2f} ms, non-2xx {r['non_2xx']}, errors {r['errors']}, "
+      f"status {r['status']}, peak RSS {int(sys.argv[2]) // 1024} MiB")
+EOF
+)"
+}
+
+median_rps() { # median_rps PHASE SERVER -> median req/s over the rounds
+    python3 - "$RUNS" "$1" "$2" <<'EOF'
+import csv, json, statistics, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t")
+        if r["phase"] == sys.argv[2] and r["server"] == sys.argv[3]]
+vals = [json.load(open(r["json"])).get("ok_per_s", 0) for r in rows]
+print(f"{statistics.median(vals):.1f}" if vals else 0)
+EOF
+}
+
+# --- phases --------------------------------------------------------------------------------
+lt_log "measuring: $ROUNDS round(s) of ${WARMUP}s warm-up + ${DURATION}s, $CONNS connections"
+for round in $(seq "$ROUNDS"); do
+    over_budget && { lt_log "time budget reached: skipping rw round $round"; break; }
+    run_one rw-v1 edge "$round" rw-v1 --connections "$CONNS"
+    [ -n "$VMAGENT" ] && run_one rw-v1 vmagent "$round" rw-v1 --connections "$CONNS"
+    over_budget && { lt_log "time budget reached: skipping rum round $round"; break; }
+    run_one rum edge "$round" rum --connections "$CONNS"
+    [ -n "$NGINX" ] && run_one rum nginx "$round" rum --connections "$CONNS"
+done
+
+if [ "$QUICK" = 0 ] && ! over_budget; then
+    run_one rw-fixtures edge 1 rw-fixtures --connections "$CONNS"
+    [ -n "$VMAGENT" ] && run_one rw-fixtures vmagent 1 rw-fixtures --connections "$CONNS"
+    run_one rw-v2 edge 1 rw-v2 --connections "$CONNS"
+fi
+
+RW_RATE=$(median_rps rw-v1 edge)
+RUM_RATE=$(median_rps rum edge)
+RW_HALF=$(awk -v r="$RW_RATE" 'BEGIN { printf "%.0f", r / 2 }')
+RUM_HALF=$(awk -v r="$RUM_RATE" 'BEGIN { printf "%.0f", r / 2 }')
+if [ "$RW_HALF" -gt 0 ] && ! over_budget; then
+    run_one openloop-rw edge 1 rw-v1 --connections "$OL_CONNS" --rate "$RW_HALF"
+    [ -n "$VMAGENT" ] && run_one openloop-rw vmagent 1 rw-v1 --connections "$OL_CONNS" --rate "$RW_HALF"
+fi
+if [ "$RUM_HALF" -gt 0 ] && ! over_budget; then
+    run_one openloop-rum edge 1 rum --connections "$OL_CONNS" --rate "$RUM_HALF"
+    [ -n "$NGINX" ] && run_one openloop-rum nginx 1 rum --connections "$OL_CONNS" --rate "$RUM_HALF"
+fi
+
+# --- report --------------------------------------------------------------------------------
+MEASURE_SECS=$((SECONDS - MEASURE_START))
+export CMD="loadtest/compare.sh${ARGS:+ $ARGS}" NPROC="$(nproc)" CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+export FREE_G="$(free -g)" LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)" KERNEL="$(uname -r)"
+export VMAGENT_VERSION="$([ -n "$VMAGENT" ] && "$VMAGENT" -version 2>&1 | head -1 || echo missing)"
+export NGINX_VERSION="$([ -n "$NGINX" ] && "$NGINX" -v 2>&1 | head -1 || echo missing)"
+export EDGE_VERSION="$("$EDGE" --version 2>/dev/null | head -1 || echo unknown)"
+export ROUNDS DURATION WARMUP CONNS OL_CONNS BUILD_SECS MEASURE_SECS
+python3 "$HERE/compare_report.py" "$RUNS" >"$WORK/report.md"
+cat "$WORK/report.md"
+if [ "$WRITE" = 1 ]; then
+    cp "$WORK/report.md" "$OUT"
+    lt_log "wrote $OUT"
+fi

@@ -1,0 +1,297 @@
+//! The admin API of the ops listener (SPEC §9): token create, list, show, patch, rotate,
+//! revoke, and the audit trail. JSON in and out; errors as
+//! `{"error": {"code", "message", "details"}}`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, Request};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::body;
+use crate::edge::AppState;
+use crate::http::{self, Resp};
+use crate::secret::TokenSecret;
+use crate::time::{rfc3339, unix_now};
+use crate::token::registry::{RegistryError, DEFAULT_GRACE};
+use crate::token::{CreateBody, NewToken, PatchBody, TokenRecord};
+
+/// Admin request bodies are small JSON documents.
+const MAX_ADMIN_BODY: usize = 64 << 10;
+
+/// The admin key, and the id it is known by in the audit trail.
+pub struct AdminKey {
+    key: String,
+    /// `key:` + the first 8 hex digits of the key's SHA-256: identifies, does not reveal.
+    pub id: String,
+}
+
+impl AdminKey {
+    pub fn new(key: String) -> AdminKey {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(key.as_bytes());
+        let id = format!(
+            "key:{:02x}{:02x}{:02x}{:02x}",
+            hash[0], hash[1], hash[2], hash[3]
+        );
+        AdminKey { key, id }
+    }
+
+    /// The configured key, or the one kept in `<data_dir>/admin.key` (generated, mode 0600, on
+    /// first start). Returns the key and, when generated or read from disk, its path.
+    pub fn load_or_generate(
+        configured: Option<&str>,
+        data_dir: &Path,
+    ) -> std::io::Result<(AdminKey, Option<std::path::PathBuf>)> {
+        if let Some(k) = configured {
+            return Ok((AdminKey::new(k.to_owned()), None));
+        }
+        let path = key_path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(k) => return Ok((AdminKey::new(k.trim().to_owned()), Some(path))),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        std::fs::create_dir_all(data_dir)?;
+        let key = random_key();
+        write_private(&path, key.as_bytes())?;
+        Ok((AdminKey::new(key), Some(path)))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.key
+    }
+
+    fn matches(&self, presented: &[u8]) -> bool {
+        self.key.as_bytes().ct_eq(presented).into()
+    }
+}
+
+pub fn key_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("admin.key")
+}
+
+fn random_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rngs::OsRng;
+    (0..40)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn error(status: u16, code: &str, message: &str, details: Vec<String>) -> Resp {
+    http::json(
+        status,
+        &json!({"error": {"code": code, "message": message, "details": details}}),
+    )
+}
+
+fn registry_error(e: RegistryError) -> Resp {
+    match e {
+        RegistryError::NotFound(_) => error(404, "not_found", &e.to_string(), vec![]),
+        RegistryError::Revoked(_) => error(409, "revoked", &e.to_string(), vec![]),
+        RegistryError::GraceTooLong => error(400, "invalid_grace_period", &e.to_string(), vec![]),
+        RegistryError::Input(input) => {
+            error(400, "invalid_token", "invalid token", input.details())
+        }
+        RegistryError::Store(s) => {
+            tracing::error!(error = %s, "token store failure");
+            error(
+                500,
+                "store_error",
+                "the token store failed; see the edge's log",
+                vec![],
+            )
+        }
+    }
+}
+
+/// The API view of a token: never a secret or a digest.
+pub fn view(state: &AppState, r: &TokenRecord) -> Value {
+    let now = unix_now();
+    let grace_until = r
+        .secrets
+        .iter()
+        .filter_map(|s| s.expires_at)
+        .filter(|t| *t > now)
+        .max();
+    let rotation_due =
+        !r.is_revoked() && r.age_secs(now) >= state.config.admin.rotation_period.0.as_secs();
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "type": r.token_type,
+        "client_type": r.client_type,
+        "origins": r.origins,
+        "environment": r.environment,
+        "tenant": r.tenant,
+        "limits": r.limits,
+        "status": if r.is_revoked() { "revoked" } else { "active" },
+        "created_at": rfc3339(r.created_at),
+        "rotated_at": r.rotated_at.map(rfc3339),
+        "revoked_at": r.revoked_at.map(rfc3339),
+        "previous_secret_valid_until": grace_until.map(rfc3339),
+        "age_seconds": r.age_secs(now),
+        "rotation_due": rotation_due,
+    })
+}
+
+fn with_secret(state: &AppState, r: &TokenRecord, secret: &TokenSecret) -> Value {
+    let mut v = view(state, r);
+    v["token"] = Value::String(secret.expose().to_owned());
+    v
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<T, Resp> {
+    let bytes = body::read_bounded(
+        req.into_body(),
+        MAX_ADMIN_BODY,
+        state.config.server.body_read_timeout,
+        0,
+    )
+    .await
+    .map_err(|r| error(r.status, "bad_body", r.text(), vec![]))?;
+    // An empty body reads as `{}`: `rotate` with no options is a plain POST.
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        error(
+            400,
+            "invalid_json",
+            "invalid JSON body",
+            vec![e.to_string()],
+        )
+    })
+}
+
+/// Handles `/api/v1/tokens...` and `/api/v1/audit`.
+pub async fn handle(state: &AppState, req: Request<Incoming>) -> Resp {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    if !presented.is_some_and(|k| state.admin_key.matches(k.as_bytes())) {
+        return error(401, "unauthorized", "missing or wrong admin key", vec![]);
+    }
+    let who = state.admin_key.id.clone();
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(3).collect();
+    let method = req.method().clone();
+    match (method, segments.as_slice()) {
+        (Method::GET, ["audit"]) => {
+            let limit = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(100usize)
+                .min(10_000);
+            match state.registry.audit(limit) {
+                Ok(events) => http::json(200, &json!({ "events": events })),
+                Err(e) => registry_error(e.into()),
+            }
+        }
+        (Method::GET, ["tokens"]) => {
+            let tokens: Vec<Value> = state
+                .registry
+                .list()
+                .iter()
+                .map(|r| view(state, r))
+                .collect();
+            http::json(200, &json!({ "tokens": tokens }))
+        }
+        (Method::POST, ["tokens"]) => {
+            let body: CreateBody = match read_json(state, req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let new = match NewToken::parse(body) {
+                Ok(n) => n,
+                Err(e) => return registry_error(e.into()),
+            };
+            match state.registry.create(new, &who).await {
+                Ok((r, secret)) => {
+                    tracing::info!(token_id = %r.id, kind = r.token_type.as_str(), "token created");
+                    http::json(201, &with_secret(state, &r, &secret))
+                }
+                Err(e) => registry_error(e),
+            }
+        }
+        (Method::GET, ["tokens", id]) => match state.registry.get(id) {
+            Some(r) => http::json(200, &view(state, &r)),
+            None => registry_error(RegistryError::NotFound((*id).to_owned())),
+        },
+        (Method::PATCH, ["tokens", id]) => {
+            let id = (*id).to_owned();
+            let body: PatchBody = match read_json(state, req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            match state.registry.update(&id, &body, &who).await {
+                Ok(r) => http::json(200, &view(state, &r)),
+                Err(e) => registry_error(e),
+            }
+        }
+        (Method::DELETE, ["tokens", id]) => match state.registry.revoke(id, &who).await {
+            Ok(r) => {
+                tracing::info!(token_id = %r.id, "token revoked");
+                http::json(200, &view(state, &r))
+            }
+            Err(e) => registry_error(e),
+        },
+        (Method::POST, ["tokens", id, "rotate"]) => {
+            let id = (*id).to_owned();
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct RotateBody {
+                grace_period_seconds: Option<u64>,
+            }
+            let body: RotateBody = match read_json(state, req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let grace = body
+                .grace_period_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_GRACE);
+            match state.registry.rotate(&id, grace, &who).await {
+                Ok((r, secret)) => {
+                    tracing::info!(token_id = %r.id, grace_secs = grace.as_secs(), "token rotated");
+                    http::json(200, &with_secret(state, &r, &secret))
+                }
+                Err(e) => registry_error(e),
+            }
+        }
+        (_, ["tokens"] | ["tokens", _] | ["tokens", _, "rotate"] | ["audit"]) => {
+            error(405, "method_not_allowed", "method not allowed", vec![])
+        }
+        _ => error(404, "not_found", "no such admin endpoint", vec![]),
+    }
+}

@@ -1,0 +1,225 @@
+//! The command line: `serve`, and the control-plane client (`token ...`, `audit`) that talks
+//! to the admin API of a running edge.
+//!
+//! The admin URL and key come from flags, then `INGEST_EDGE_ADMIN_URL` /
+//! `INGEST_EDGE_ADMIN_KEY`, then the local edge's config (ops address, and the key file in the
+//! data directory).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ingest-edge",
+    version,
+    about = "Telemetry ingest edge: RUM and remote_write"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the edge.
+    Serve {
+        /// Config file; built-in defaults apply where it (or a key) is absent.
+        #[arg(long, default_value = "config/edge.toml")]
+        config: PathBuf,
+    },
+    /// Manage tokens through the admin API.
+    Token {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Show the audit trail of token changes.
+    Audit {
+        #[command(flatten)]
+        conn: Conn,
+        /// Newest events to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How to reach the admin API.
+#[derive(clap::Args, Debug)]
+pub struct Conn {
+    /// Admin API base URL, e.g. http://127.0.0.1:9464.
+    #[arg(long, env = "INGEST_EDGE_ADMIN_URL", global = true)]
+    admin_url: Option<String>,
+    /// Admin key; default: the key file in the edge's data directory.
+    #[arg(
+        long,
+        env = "INGEST_EDGE_ADMIN_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    admin_key: Option<String>,
+    /// Config file of the local edge (for the defaults above).
+    #[arg(long, default_value = "config/edge.toml", global = true)]
+    config: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[arg(long = "type", value_parser = ["client", "remote_write"])]
+        token_type: String,
+        #[arg(long)]
+        name: String,
+        /// Allowed origin (client tokens), repeatable: --origin https://*.example.com
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        #[arg(long)]
+        environment: Option<String>,
+        /// Upstream tenant (sent in the configured tenant header).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (no secrets). `!` marks tokens due for rotation.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one token (no secret).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change name, origins, environment, tenant or limits.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces the whole origin list; repeatable.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// New secret; the old one keeps working for the grace period (default 24h, max 30 days).
+    Rotate {
+        id: String,
+        /// e.g. 24h, 15m, 0s (immediate).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        grace: Option<std::time::Duration>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke: the secret stops working at once.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Per-token limit overrides.
+#[derive(clap::Args, Debug, Default)]
+pub struct LimitArgs {
+    #[arg(long)]
+    requests_per_second: Option<u32>,
+    #[arg(long)]
+    requests_burst: Option<u32>,
+    #[arg(long)]
+    items_per_second: Option<u32>,
+    #[arg(long)]
+    items_burst: Option<u32>,
+}
+
+impl LimitArgs {
+    fn to_json(&self) -> Option<Value> {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("requests_per_second", self.requests_per_second),
+            ("requests_burst", self.requests_burst),
+            ("items_per_second", self.items_per_second),
+            ("items_burst", self.items_burst),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v.into());
+            }
+        }
+        (!m.is_empty()).then_some(Value::Object(m))
+    }
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Token { conn, action } => token(&conn, action),
+        Command::Audit { conn, limit, json } => audit(&conn, limit, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: &std::path::Path) -> Result<(), String> {
+    let explicit = path != std::path::Path::new("config/edge.toml");
+    let config = Config::load(path, explicit).map_err(|e| e.to_string())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(config.log_filter())
+                .map_err(|e| format!("invalid log filter {:?}: {e}", config.log_filter()))?,
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let edge = crate::Edge::start(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        edge.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+mod client;
+use client::{audit, token};

@@ -1,0 +1,579 @@
+//! Configuration: the TOML file (`config/edge.toml`), the built-in defaults for every key that
+//! is absent, and the `INGEST_EDGE_*` environment overrides of SPEC §2.
+//!
+//! Parsing produces typed values (socket addresses, non-zero rates, byte sizes, durations), so
+//! the rest of the crate never re-checks a setting.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that can be configured. Every field has a default (see `Default` impls), so an
+/// empty file is a valid configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener addresses, connection caps and timeouts.
+    pub server: ServerConfig,
+    /// Where the token store, audit log, admin key and spool live.
+    pub data_dir: DataDir,
+    /// Admin API key and token lifecycle settings.
+    pub admin: AdminConfig,
+    /// Body size limits per endpoint.
+    pub body: BodyLimits,
+    /// RUM (browser) endpoint settings.
+    pub rum: RumConfig,
+    /// remote_write endpoint settings.
+    pub remote_write: RemoteWriteConfig,
+    /// Default per-token rate limits by token type.
+    pub limits: LimitDefaults,
+    /// Usage metrics settings.
+    pub usage: UsageConfig,
+    /// The hand-off to the spool and upstream forwarders.
+    pub pipeline: PipelineSettings,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+}
+
+/// The data directory; a newtype so the default (`./data`) lives in one place.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct DataDir(pub PathBuf);
+
+impl Default for DataDir {
+    fn default() -> Self {
+        DataDir(PathBuf::from("./data"))
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Public listener: RUM, remote_write, `/healthz`.
+    pub ingest_addr: SocketAddr,
+    /// Private listener: `/metrics`, `/readyz`, admin API.
+    pub ops_addr: SocketAddr,
+    /// Accepted connections beyond this wait in the kernel backlog instead of costing memory.
+    pub max_connections: usize,
+    /// A client that has not sent its request headers by then is cut off (slowloris).
+    #[serde(with = "humantime_serde_compat")]
+    pub header_read_timeout: Duration,
+    /// A client that has not sent the whole body by then gets `408`.
+    #[serde(with = "humantime_serde_compat")]
+    pub body_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    #[serde(with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            ingest_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_addr: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer key for the admin API; `None` = generated at first start into the data dir.
+    pub key: Option<String>,
+    /// Tokens older than this (since creation or last rotation) are flagged in `token list`.
+    #[serde(with = "humantime_serde_compat")]
+    pub rotation_period: RotationPeriod,
+}
+
+/// Newtype so the 90-day default sits next to the type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationPeriod(pub Duration);
+
+impl Default for RotationPeriod {
+    fn default() -> Self {
+        RotationPeriod(Duration::from_secs(90 * 24 * 3600))
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BodyLimits {
+    /// RUM: bytes on the wire.
+    pub rum_max_wire_bytes: usize,
+    /// RUM: bytes after gzip decompression.
+    pub rum_max_decoded_bytes: usize,
+    /// remote_write: bytes on the wire (snappy-compressed).
+    pub remote_write_max_wire_bytes: usize,
+    /// remote_write: bytes after snappy decompression (checked against the snappy header first).
+    pub remote_write_max_decoded_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            rum_max_wire_bytes: 1 << 20,
+            rum_max_decoded_bytes: 8 << 20,
+            remote_write_max_wire_bytes: 16 << 20,
+            remote_write_max_decoded_bytes: 32 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RumConfig {
+    /// Request headers a preflight may ask for; others are left out of
+    /// `Access-Control-Allow-Headers` (lowercase).
+    pub allowed_headers: Vec<String>,
+    /// `Access-Control-Max-Age` of preflight responses, seconds.
+    pub preflight_max_age_secs: u32,
+}
+
+impl Default for RumConfig {
+    fn default() -> Self {
+        RumConfig {
+            allowed_headers: [
+                "content-type",
+                "content-encoding",
+                "authorization",
+                "traceparent",
+                "tracestate",
+                "baggage",
+                "idempotency-key",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            preflight_max_age_secs: 7200,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteWriteConfig {
+    /// Status for a throttled request: 429 (spec default) or 503 (retried by every sender,
+    /// including stock Prometheus without `retry_on_http_429`).
+    pub throttle_status: u16,
+    /// Series with more label names are refused (`too_many_labels`).
+    pub max_label_names_per_series: usize,
+    /// Longer label names are refused (`label_name_too_long`).
+    pub max_label_name_length: usize,
+    /// Longer label values are refused (`label_value_too_long`).
+    pub max_label_value_length: usize,
+    /// Samples further in the future than this are refused (`sample_too_far_in_future`).
+    #[serde(with = "humantime_serde_compat")]
+    pub max_future: Duration,
+}
+
+impl Default for RemoteWriteConfig {
+    fn default() -> Self {
+        RemoteWriteConfig {
+            throttle_status: 429,
+            max_label_names_per_series: 30,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            max_future: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Rate limits of one token type; per-token overrides replace single fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Sustained requests per second for the whole token.
+    pub requests_per_second: NonZeroU32,
+    /// Requests that may arrive at once.
+    pub requests_burst: NonZeroU32,
+    /// Sustained items (samples+histograms+exemplars, or spans+log records) per second.
+    pub items_per_second: NonZeroU32,
+    /// Items that may arrive at once; a single request with more is `413`.
+    pub items_burst: NonZeroU32,
+    /// Client tokens only: requests per second from one client address, so that one abusive
+    /// browser cannot spend a public token's whole budget.
+    pub per_client_requests_per_second: NonZeroU32,
+    /// Client tokens only: burst of one client address.
+    pub per_client_requests_burst: NonZeroU32,
+}
+
+const fn nz(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(v) => v,
+        None => NonZeroU32::MIN,
+    }
+}
+
+/// Per-token overrides (admin API `limits` object) and partial config sections: every field
+/// optional, applied over the token type's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<NonZeroU32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_burst: Option<NonZeroU32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items_per_second: Option<NonZeroU32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items_burst: Option<NonZeroU32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_client_requests_per_second: Option<NonZeroU32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_client_requests_burst: Option<NonZeroU32>,
+}
+
+impl LimitOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == LimitOverrides::default()
+    }
+}
+
+impl RateLimits {
+    /// These limits with every field that `o` sets replaced.
+    pub fn with(self, o: &LimitOverrides) -> RateLimits {
+        RateLimits {
+            requests_per_second: o.requests_per_second.unwrap_or(self.requests_per_second),
+            requests_burst: o.requests_burst.unwrap_or(self.requests_burst),
+            items_per_second: o.items_per_second.unwrap_or(self.items_per_second),
+            items_burst: o.items_burst.unwrap_or(self.items_burst),
+            per_client_requests_per_second: o
+                .per_client_requests_per_second
+                .unwrap_or(self.per_client_requests_per_second),
+            per_client_requests_burst: o
+                .per_client_requests_burst
+                .unwrap_or(self.per_client_requests_burst),
+        }
+    }
+}
+
+/// Default limits per token type. A config section may set only some fields; the rest keep
+/// the built-in defaults.
+#[derive(Clone, Debug, Serialize)]
+pub struct LimitDefaults {
+    pub client: RateLimits,
+    pub remote_write: RateLimits,
+}
+
+impl<'de> Deserialize<'de> for LimitDefaults {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        #[derive(Default)]
+        struct Partial {
+            client: LimitOverrides,
+            remote_write: LimitOverrides,
+        }
+        let p = Partial::deserialize(d)?;
+        let base = LimitDefaults::default();
+        Ok(LimitDefaults {
+            client: base.client.with(&p.client),
+            remote_write: base.remote_write.with(&p.remote_write),
+        })
+    }
+}
+
+impl Default for LimitDefaults {
+    fn default() -> Self {
+        LimitDefaults {
+            client: RateLimits {
+                requests_per_second: nz(200),
+                requests_burst: nz(1000),
+                items_per_second: nz(20_000),
+                items_burst: nz(100_000),
+                per_client_requests_per_second: nz(10),
+                per_client_requests_burst: nz(50),
+            },
+            remote_write: RateLimits {
+                requests_per_second: nz(1000),
+                requests_burst: nz(2000),
+                items_per_second: nz(1_000_000),
+                items_burst: nz(5_000_000),
+                per_client_requests_per_second: nz(1000),
+                per_client_requests_burst: nz(2000),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// Series of a revoked token are dropped from `/metrics` once it has been idle this long.
+    #[serde(with = "humantime_serde_compat")]
+    pub revoked_idle_timeout: Duration,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            revoked_idle_timeout: Duration::from_secs(900),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// `true`: accepted data is fsynced to the spool before the client's 2xx (default).
+    /// `false`: bounded in-memory hand-off (faster, loses data on a crash).
+    pub durable: bool,
+    /// Spool (or in-memory queue) bound across queues; over it the edge answers `503`.
+    pub max_bytes: u64,
+    /// Spool segment file size.
+    pub segment_bytes: u64,
+    /// Upstream remote-write URL; none = data stays in the spool.
+    pub remote_write_upstream: Option<String>,
+    /// Upstream OTLP/HTTP base URL; none = data stays in the spool.
+    pub otlp_upstream: Option<String>,
+    /// Header carrying a token's tenant upstream (e.g. `X-Scope-OrgID`); none = not sent.
+    pub tenant_header: Option<String>,
+    /// Timeout of one upstream request.
+    #[serde(with = "humantime_serde_compat")]
+    pub upstream_timeout: Duration,
+    /// Cap of the exponential retry backoff.
+    #[serde(with = "humantime_serde_compat")]
+    pub retry_max_backoff: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            durable: true,
+            max_bytes: 1 << 30,
+            segment_bytes: 64 << 20,
+            remote_write_upstream: None,
+            otlp_upstream: None,
+            tenant_header: None,
+            upstream_timeout: Duration::from_secs(30),
+            retry_max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value {value:?} in environment variable {var}: {reason}")]
+    Env {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Loads `path` if it exists (a missing default file means built-in defaults), then applies
+    /// the environment overrides.
+    pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
+        let mut config = match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source: Box::new(source),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        config.apply_env(|var| std::env::var(var).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// SPEC §2 overrides; `get` is injected so tests need not touch the process environment.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn addr(var: &'static str, value: String) -> Result<SocketAddr, ConfigError> {
+            value
+                .parse()
+                .map_err(|e: std::net::AddrParseError| ConfigError::Env {
+                    var,
+                    value,
+                    reason: e.to_string(),
+                })
+        }
+        if let Some(v) = get("INGEST_EDGE_INGEST_ADDR") {
+            self.server.ingest_addr = addr("INGEST_EDGE_INGEST_ADDR", v)?;
+        }
+        if let Some(v) = get("INGEST_EDGE_OPS_ADDR") {
+            self.server.ops_addr = addr("INGEST_EDGE_OPS_ADDR", v)?;
+        }
+        if let Some(v) = get("INGEST_EDGE_DATA_DIR") {
+            self.data_dir = DataDir(PathBuf::from(v));
+        }
+        if let Some(v) = get("INGEST_EDGE_ADMIN_KEY") {
+            self.admin.key = Some(v);
+        }
+        if let Some(v) = get("INGEST_EDGE_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = get("INGEST_EDGE_REMOTE_WRITE_UPSTREAM") {
+            self.pipeline.remote_write_upstream = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("INGEST_EDGE_OTLP_UPSTREAM") {
+            self.pipeline.otlp_upstream = Some(v).filter(|v| !v.is_empty());
+        }
+        Ok(())
+    }
+
+    /// Cross-field checks that serde cannot express.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !matches!(self.remote_write.throttle_status, 429 | 503) {
+            return Err(ConfigError::Invalid {
+                key: "remote_write.throttle_status",
+                reason: "must be 429 or 503".into(),
+            });
+        }
+        if let Some(key) = &self.admin.key {
+            if key.len() < 16 {
+                return Err(ConfigError::Invalid {
+                    key: "admin.key",
+                    reason: "must be at least 16 characters".into(),
+                });
+            }
+        }
+        for (key, url) in [
+            (
+                "pipeline.remote_write_upstream",
+                &self.pipeline.remote_write_upstream,
+            ),
+            ("pipeline.otlp_upstream", &self.pipeline.otlp_upstream),
+        ] {
+            if let Some(url) = url {
+                let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
+                    key,
+                    reason: format!("{url:?}: {e}"),
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: format!("{url:?}: scheme must be http or https"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn log_filter(&self) -> &str {
+        if self.log.is_empty() {
+            "info"
+        } else {
+            &self.log
+        }
+    }
+}
+
+/// Durations in the config are human strings (`"30s"`, `"90d"`, `"1h 30m"`).
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub trait AsDuration: Sized {
+        fn duration(&self) -> Duration;
+        fn from_duration(d: Duration) -> Self;
+    }
+    impl AsDuration for Duration {
+        fn duration(&self) -> Duration {
+            *self
+        }
+        fn from_duration(d: Duration) -> Self {
+            d
+        }
+    }
+    impl AsDuration for super::RotationPeriod {
+        fn duration(&self) -> Duration {
+            self.0
+        }
+        fn from_duration(d: Duration) -> Self {
+            super::RotationPeriod(d)
+        }
+    }
+
+    pub fn serialize<S: Serializer, T: AsDuration>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(v.duration()).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: AsDuration>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(T::from_duration)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.server.ingest_addr.port(), 8080);
+        assert_eq!(c.server.ops_addr.port(), 9464);
+        assert_eq!(c.body.rum_max_wire_bytes, 1 << 20);
+        assert_eq!(c.remote_write.throttle_status, 429);
+    }
+
+    #[test]
+    fn shipped_config_file_parses_and_matches_defaults() {
+        let text = include_str!("../config/edge.toml");
+        let c = Config::from_toml(text).unwrap();
+        let d = Config::default();
+        assert_eq!(c.server.ingest_addr, d.server.ingest_addr);
+        assert_eq!(c.limits.client, d.limits.client);
+        assert_eq!(c.limits.remote_write, d.limits.remote_write);
+        assert_eq!(c.body.remote_write_max_decoded_bytes, 32 << 20);
+        assert_eq!(c.admin.rotation_period, RotationPeriod::default());
+        assert_eq!(c.server.body_read_timeout, d.server.body_read_timeout);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let mut c = Config::default();
+        c.apply_env(|v| match v {
+            "INGEST_EDGE_INGEST_ADDR" => Some("127.0.0.1:0".into()),
+            "INGEST_EDGE_DATA_DIR" => Some("/tmp/x".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.server.ingest_addr.port(), 0);
+        assert_eq!(c.data_dir.0, PathBuf::from("/tmp/x"));
+        let bad = c.apply_env(|v| (v == "INGEST_EDGE_OPS_ADDR").then(|| "nope".to_string()));
+        assert!(matches!(bad, Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(Config::from_toml("[server]\nnope = 1").is_err());
+        assert!(Config::from_toml("[limits.client]\nrequests_per_second = 0").is_err());
+        let c = Config::from_toml("[remote_write]\nthrottle_status = 500").unwrap();
+        assert!(c.check().is_err());
+    }
+}

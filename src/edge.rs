@@ -1,0 +1,202 @@
+//! Assembly: builds the shared state from a [`Config`], binds both listeners and runs them
+//! until shutdown. Tests and benches start an [`Edge`] in-process exactly like `main` does.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::AdminKey;
+use crate::config::Config;
+use crate::ingest::cors::CorsPolicy;
+use crate::opmetrics::OpMetrics;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::remote_write::Limits;
+use crate::server::{self, Listener};
+use crate::token::registry::Registry;
+use crate::token::store::{FileStore, StoreError};
+use crate::usage::Usage;
+
+/// Everything a request handler needs, behind one `Arc`.
+pub struct AppState {
+    pub config: Config,
+    /// Tokens: the request path's cache and the control plane.
+    pub registry: Registry,
+    pub usage: Arc<Usage>,
+    pub pipeline: Pipeline,
+    pub admin_key: AdminKey,
+    /// Preflight answers prepared from the config.
+    pub cors: CorsPolicy,
+    /// remote_write validation limits, from the config.
+    pub rw_limits: Limits,
+    /// Edge-wide operational metrics (not per token).
+    pub op_metrics: OpMetrics,
+    /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
+    pub ready: AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("admin key: {0}")]
+    AdminKey(std::io::Error),
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+}
+
+/// A running edge.
+pub struct Edge {
+    state: Arc<AppState>,
+    ingest_addr: SocketAddr,
+    ops_addr: SocketAddr,
+    admin_key_path: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Edge {
+    pub async fn start(config: Config) -> Result<Edge, StartError> {
+        let data_dir = config.data_dir.0.clone();
+        let (admin_key, admin_key_path) =
+            AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
+                .map_err(StartError::AdminKey)?;
+        let usage = Arc::new(Usage::new(config.usage.revoked_idle_timeout));
+        let store = Arc::new(FileStore::open(&data_dir)?);
+        let registry = Registry::open(store, usage.clone(), config.limits.clone())?;
+        let p = &config.pipeline;
+        let pipeline = Pipeline::start(PipelineConfig {
+            data_dir: data_dir.clone(),
+            durable: p.durable,
+            max_bytes: p.max_bytes,
+            segment_bytes: p.segment_bytes,
+            remote_write_upstream: p.remote_write_upstream.clone(),
+            otlp_upstream: p.otlp_upstream.clone(),
+            tenant_header: p.tenant_header.clone(),
+            upstream_timeout: p.upstream_timeout,
+            retry_max_backoff: p.retry_max_backoff,
+        })
+        .await
+        .map_err(|e| StartError::Pipeline(e.to_string()))?;
+        let rw = &config.remote_write;
+        let rw_limits = Limits {
+            max_decoded_bytes: config.body.remote_write_max_decoded_bytes,
+            max_label_names_per_series: rw.max_label_names_per_series,
+            max_label_name_len: rw.max_label_name_length,
+            max_label_value_len: rw.max_label_value_length,
+            max_future_ms: i64::try_from(rw.max_future.as_millis()).unwrap_or(i64::MAX),
+        };
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
+        };
+        let ingest = bind(config.server.ingest_addr).await?;
+        let ops = bind(config.server.ops_addr).await?;
+        let ingest_addr = ingest.local_addr().map_err(|source| StartError::Bind {
+            addr: config.server.ingest_addr,
+            source,
+        })?;
+        let ops_addr = ops.local_addr().map_err(|source| StartError::Bind {
+            addr: config.server.ops_addr,
+            source,
+        })?;
+        let state = Arc::new(AppState {
+            cors: CorsPolicy::new(&config.rum),
+            config,
+            registry,
+            usage,
+            pipeline,
+            admin_key,
+            rw_limits,
+            op_metrics: OpMetrics::new(),
+            ready: AtomicBool::new(true),
+        });
+        let (shutdown, watcher) = watch::channel(false);
+        let servers = vec![
+            tokio::spawn(server::run(
+                ingest,
+                Listener::Ingest,
+                state.clone(),
+                watcher.clone(),
+            )),
+            tokio::spawn(server::run(
+                ops,
+                Listener::Ops,
+                state.clone(),
+                watcher.clone(),
+            )),
+            tokio::spawn(housekeeping(state.clone(), watcher)),
+        ];
+        tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");
+        if let Some(path) = &admin_key_path {
+            tracing::info!(path = %path.display(), "admin key file");
+        }
+        Ok(Edge {
+            state,
+            ingest_addr,
+            ops_addr,
+            admin_key_path,
+            shutdown,
+            servers,
+        })
+    }
+
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest_addr
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops_addr
+    }
+
+    pub fn admin_key(&self) -> &str {
+        self.state.admin_key.expose()
+    }
+
+    pub fn admin_key_path(&self) -> Option<&PathBuf> {
+        self.admin_key_path.as_ref()
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded by `shutdown_grace`), then
+    /// flushes the pipeline.
+    pub async fn shutdown(self) {
+        self.state.ready.store(false, Ordering::SeqCst);
+        let _ = self.shutdown.send(true);
+        let grace = self.state.config.server.shutdown_grace;
+        for s in self.servers {
+            if tokio::time::timeout(grace + Duration::from_secs(1), s)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a listener did not stop within the shutdown grace period");
+            }
+        }
+        self.state.pipeline.shutdown().await;
+    }
+}
+
+/// Periodic upkeep: forget idle per-client limiter state so it stays bounded.
+async fn housekeeping(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.registry.for_each_active(|t| t.limiter.housekeeping()),
+            _ = shutdown.changed() => return,
+        }
+    }
+}

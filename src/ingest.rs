@@ -1,0 +1,75 @@
+//! The public listener's request handling: routing, and the bookkeeping every ingest request
+//! gets (one `ingest_requests_total` increment with its final status, one
+//! `ingest_rejected_total` increment with its reason when refused).
+//!
+//! The phases of a request, in order (each may end it):
+//! 1. route (404/405), 2. CORS preflight (RUM, no token needed), 3. token: location, format,
+//! lookup, type (401/403), 4. origin (RUM, 403), 5. media type and encoding (415, before the
+//! body), 6. request rate (429), 7. body read with size and time bounds (413/408),
+//! 8. decompress and decode (400/413), 9. item rate (429/413), 10. hand-off (503), 11. count.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use crate::edge::AppState;
+use crate::http::{self, Resp};
+use crate::reject::Reject;
+use crate::usage::{Endpoint, TokenUsage};
+
+pub mod cors;
+pub mod remote_write;
+pub mod rum;
+
+/// Dispatches one request of the ingest listener.
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr) -> Resp {
+    let path = req.uri().path();
+    let endpoint = match path {
+        "/v1/traces" => Endpoint::Traces,
+        "/v1/logs" => Endpoint::Logs,
+        "/api/v1/write" => Endpoint::RemoteWrite,
+        "/healthz" if req.method() == Method::GET || req.method() == Method::HEAD => {
+            return http::text(200, "ok");
+        }
+        _ => return http::text(404, "not found"),
+    };
+    let started = std::time::Instant::now();
+    let resp = match (endpoint, req.method()) {
+        (Endpoint::RemoteWrite, &Method::POST) => remote_write::handle(state, req, peer).await,
+        (Endpoint::Traces | Endpoint::Logs, &Method::POST | &Method::OPTIONS) => {
+            rum::handle(state, req, peer, endpoint).await
+        }
+        _ => {
+            let mut r = http::text(405, "method not allowed");
+            let allow = if endpoint == Endpoint::RemoteWrite {
+                "POST"
+            } else {
+                "POST, OPTIONS"
+            };
+            r.headers_mut().insert(
+                hyper::header::ALLOW,
+                hyper::header::HeaderValue::from_static(allow),
+            );
+            r
+        }
+    };
+    state
+        .op_metrics
+        .request_duration(endpoint)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Counts a finished request under `usage` and returns its response.
+pub fn finish(usage: &TokenUsage, endpoint: Endpoint, resp: Resp) -> Resp {
+    usage.request(endpoint, resp.status().as_u16());
+    resp
+}
+
+/// Counts a refusal (request and reason) and builds its response.
+pub fn refuse(usage: &TokenUsage, endpoint: Endpoint, reject: &Reject) -> Resp {
+    usage.rejected(endpoint, reject.reason);
+    finish(usage, endpoint, http::reject(reject))
+}

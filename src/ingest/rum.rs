@@ -1,0 +1,176 @@
+//! `POST /v1/traces`, `POST /v1/logs` and their CORS preflights (SPEC §5): browser RUM with a
+//! public client token bound to origins.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::{Method, Request};
+
+use super::cors::CorsPolicy;
+use super::{finish, refuse};
+use crate::auth;
+use crate::body;
+use crate::edge::AppState;
+use crate::http::{self, Resp};
+use crate::origin::RequestOrigin;
+use crate::pipeline::{Batch, HandoffError, Queue};
+use crate::reject::{Reason, Reject};
+use crate::rum::{self, Format, Signal};
+use crate::secret::TokenType;
+use crate::time::unix_now;
+use crate::token::cache::ActiveToken;
+use crate::usage::Endpoint;
+
+pub async fn handle(
+    state: &Arc<AppState>,
+    req: Request<Incoming>,
+    peer: IpAddr,
+    endpoint: Endpoint,
+) -> Resp {
+    let origin = auth::request_origin(req.headers());
+    if req.method() == Method::OPTIONS {
+        return preflight(state, &req, origin.as_ref());
+    }
+    let token = match identify(state, &req, origin.as_ref()) {
+        Ok(t) => t,
+        Err((reject, token, cors)) => {
+            let usage = token
+                .as_ref()
+                .map(|t| &t.usage)
+                .unwrap_or(state.usage.unknown());
+            let mut resp = refuse(usage, endpoint, &reject);
+            if let (true, Some(o)) = (cors, &origin) {
+                CorsPolicy::decorate(&mut resp, o);
+            }
+            return resp;
+        }
+    };
+    // From here on the origin is allowed for this token: every response carries CORS headers.
+    let Some(origin) = origin else {
+        return http::empty(500);
+    };
+    let mut resp = match accept(state, &token, req, peer, endpoint).await {
+        Ok(resp) => finish(&token.usage, endpoint, resp),
+        Err(reject) => refuse(&token.usage, endpoint, &reject),
+    };
+    CorsPolicy::decorate(&mut resp, &origin);
+    resp
+}
+
+type Refusal = (Reject, Option<Arc<ActiveToken>>, bool);
+
+/// Phases 3 and 4: the token and the origin. The `bool` says whether the refusal may carry
+/// CORS headers: yes for token problems (so the page can read its `401`), never for a refusal
+/// because of the origin itself.
+fn identify(
+    state: &AppState,
+    req: &Request<Incoming>,
+    origin: Option<&RequestOrigin>,
+) -> Result<Arc<ActiveToken>, Refusal> {
+    let header = auth::header_token(req.headers()).map_err(|r| (r.into(), None, true))?;
+    let raw = auth::pick_token(header.as_deref(), auth::query_token(req.uri().query()))
+        .map_err(|r| (r.into(), None, true))?;
+    let token = auth::authenticate(state.registry.cache(), raw, TokenType::Client, unix_now())
+        .map_err(|e| (e.reject, e.token, true))?;
+    match auth::check_origin(&token, origin) {
+        Ok(()) => Ok(token),
+        Err(r) => Err((r.into(), Some(token), false)),
+    }
+}
+
+/// Phases 5 to 11 for an identified token from an allowed origin.
+async fn accept(
+    state: &AppState,
+    token: &ActiveToken,
+    req: Request<Incoming>,
+    peer: IpAddr,
+    endpoint: Endpoint,
+) -> Result<Resp, Reject> {
+    let limits = &state.config.body;
+    let format =
+        Format::from_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()))
+            .map_err(|e| Reject::new(Reason::UnsupportedMediaType).with_detail(e.to_string()))?;
+    let gzip = match req.headers().get(CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case(b"identity") => false,
+        Some(v) if v.eq_ignore_ascii_case(b"gzip") => true,
+        Some(_) => {
+            return Err(Reject::new(Reason::UnsupportedMediaType)
+                .with_message("Content-Encoding must be gzip or absent"))
+        }
+    };
+    token.limiter.check_request(peer)?;
+    body::check_declared_length(req.headers(), limits.rum_max_wire_bytes)?;
+    let hint = body::declared_length(req.headers());
+    let wire = body::read_bounded(
+        req.into_body(),
+        limits.rum_max_wire_bytes,
+        state.config.server.body_read_timeout,
+        hint,
+    )
+    .await?;
+    let decoded: Bytes = if gzip {
+        body::gunzip_bounded(&wire, limits.rum_max_decoded_bytes)?.into()
+    } else {
+        wire.clone()
+    };
+    token
+        .usage
+        .bytes(endpoint, wire.len() as u64, decoded.len() as u64);
+    let signal = match endpoint {
+        Endpoint::Logs => Signal::Logs,
+        _ => Signal::Traces,
+    };
+    let items = rum::count_items(signal, format, &decoded).map_err(|e| {
+        Reject::new(Reason::from_label(e.reason()).unwrap_or(Reason::BadPayload))
+            .with_status(e.status())
+            .with_detail(e.to_string())
+    })?;
+    token.limiter.check_items(items)?;
+    let batch = Batch {
+        queue: if signal == Signal::Logs {
+            Queue::Logs
+        } else {
+            Queue::Traces
+        },
+        token_id: token.id.clone(),
+        tenant: token.tenant.clone(),
+        content_type: format.content_type(),
+        content_encoding: None,
+        body: decoded,
+        items,
+    };
+    state.pipeline.submit(batch).await.map_err(|e| match e {
+        HandoffError::Overloaded { retry_after_secs } => {
+            Reject::new(Reason::Overloaded).retry_after(retry_after_secs)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Reject::new(Reason::Overloaded).retry_after(1),
+    })?;
+    token.usage.rum_items(endpoint, items);
+    Ok(http::bytes(
+        200,
+        format.content_type(),
+        Bytes::from_static(rum::empty_response(format)),
+    ))
+}
+
+/// Phase 2: preflights carry no token header; with `?token=` the origin is checked against it.
+fn preflight(state: &AppState, req: &Request<Incoming>, origin: Option<&RequestOrigin>) -> Resp {
+    let Some(origin) = origin else {
+        return http::text(403, "missing or null Origin");
+    };
+    if let Some(raw) = auth::query_token(req.uri().query()) {
+        let allowed =
+            auth::authenticate(state.registry.cache(), raw, TokenType::Client, unix_now())
+                .ok()
+                .is_some_and(|t| auth::check_origin(&t, Some(origin)).is_ok());
+        if !allowed {
+            return http::text(403, "origin not allowed for this token");
+        }
+    }
+    state.cors.preflight(req.headers(), origin)
+}

@@ -1,0 +1,111 @@
+//! Edge-wide operational metrics (not per token), through the `metrics` facade and a
+//! `metrics-exporter-prometheus` recorder owned by this edge instance.
+//!
+//! The recorder is not installed globally: several edges run in one test process, and each
+//! must render only its own series. Handles are registered once here and kept, so the request
+//! path records without a registry lookup.
+//!
+//! Series (all declared here):
+//! - `ingest_request_duration_seconds{endpoint}` histogram: ingest request handling time.
+//! - `ingest_connections_active{listener}` gauge: open connections per listener.
+//! - `ingest_tokens_cached` gauge: secrets in the request path's token cache.
+
+use metrics::{Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::usage::Endpoint;
+
+const META: Metadata<'static> = Metadata::new("ingest_edge", Level::INFO, Some(module_path!()));
+
+pub struct OpMetrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    /// By `Endpoint as usize`.
+    durations: [Histogram; 3],
+    /// Ingest, ops.
+    connections: [Gauge; 2],
+    tokens_cached: Gauge,
+}
+
+fn key(name: &'static str, label: Option<(&'static str, &'static str)>) -> Key {
+    match label {
+        Some((k, v)) => Key::from_parts(name, vec![Label::new(k, v)]),
+        None => Key::from_name(name),
+    }
+}
+
+impl OpMetrics {
+    pub fn new() -> OpMetrics {
+        let buckets = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        let builder = PrometheusBuilder::new();
+        let recorder = match builder.set_buckets(&buckets) {
+            Ok(b) => b.build_recorder(),
+            // Only an empty bucket list is refused; ours is a constant.
+            Err(_) => PrometheusBuilder::new().build_recorder(),
+        };
+        recorder.describe_histogram(
+            "ingest_request_duration_seconds".into(),
+            Some(metrics::Unit::Seconds),
+            "Time to handle one ingest request, by endpoint.".into(),
+        );
+        recorder.describe_gauge(
+            "ingest_connections_active".into(),
+            None,
+            "Open connections per listener.".into(),
+        );
+        recorder.describe_gauge(
+            "ingest_tokens_cached".into(),
+            None,
+            "Secrets in the token cache (active, in grace, revoked).".into(),
+        );
+        let durations = Endpoint::ALL.map(|e| {
+            recorder.register_histogram(
+                &key(
+                    "ingest_request_duration_seconds",
+                    Some(("endpoint", e.label())),
+                ),
+                &META,
+            )
+        });
+        let connections = ["ingest", "ops"].map(|l| {
+            recorder.register_gauge(
+                &key("ingest_connections_active", Some(("listener", l))),
+                &META,
+            )
+        });
+        let tokens_cached = recorder.register_gauge(&key("ingest_tokens_cached", None), &META);
+        let handle = recorder.handle();
+        OpMetrics {
+            recorder,
+            handle,
+            durations,
+            connections,
+            tokens_cached,
+        }
+    }
+
+    pub fn request_duration(&self, endpoint: Endpoint) -> &Histogram {
+        &self.durations[endpoint as usize]
+    }
+
+    /// `listener`: 0 ingest, 1 ops.
+    pub fn connections(&self, listener: usize) -> &Gauge {
+        &self.connections[listener.min(1)]
+    }
+
+    pub fn render(&self, tokens_cached: usize, out: &mut String) {
+        self.tokens_cached.set(tokens_cached as f64);
+        self.handle.run_upkeep();
+        out.push_str(&self.handle.render());
+        // Keeps the recorder alive for as long as the handles that write into it.
+        let _ = &self.recorder;
+    }
+}
+
+impl Default for OpMetrics {
+    fn default() -> Self {
+        OpMetrics::new()
+    }
+}

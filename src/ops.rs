@@ -1,0 +1,34 @@
+//! The private ops listener: `/metrics`, `/readyz`, `/healthz` and the admin API.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use crate::edge::AppState;
+use crate::http::{self, Resp};
+
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let mut out = String::with_capacity(64 << 10);
+            state.usage.render(&mut out);
+            state.pipeline.render_metrics(&mut out);
+            state
+                .op_metrics
+                .render(state.registry.cache().len(), &mut out);
+            http::bytes(200, "text/plain; version=0.0.4; charset=utf-8", out)
+        }
+        (&Method::GET, "/readyz") => {
+            if state.ready.load(Ordering::SeqCst) {
+                http::text(200, "ready")
+            } else {
+                http::text(503, "shutting down")
+            }
+        }
+        (&Method::GET, "/healthz") => http::text(200, "ok"),
+        (_, p) if p.starts_with("/api/v1/") => crate::admin::handle(state, req).await,
+        _ => http::text(404, "not found"),
+    }
+}

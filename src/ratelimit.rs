@@ -1,0 +1,190 @@
+//! Per-token rate limits (SPEC §7) with governor's GCRA.
+//!
+//! Each token has a request limiter, an item limiter (samples or spans/log records: a request
+//! of n items costs n) and, for public client tokens, a keyed limiter per client address so
+//! one abusive browser cannot spend the whole token's budget. Limiters are generic over the
+//! clock so tests can drive time by hand.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock, FakeRelativeClock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+use crate::config::RateLimits;
+use crate::reject::{Reason, Reject};
+
+type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<C> =
+    RateLimiter<IpAddr, DashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// The limiters of one token.
+pub struct TokenLimiter<C: Clock = DefaultClock> {
+    /// The limits these limiters were built from; a PATCH that changes them builds new ones.
+    pub limits: RateLimits,
+    requests: Direct<C>,
+    items: Direct<C>,
+    /// Client tokens only.
+    per_client: Option<Keyed<C>>,
+    clock: C,
+}
+
+/// A manual clock for tests.
+pub type TestClock = FakeRelativeClock;
+
+fn quota(per_second: NonZeroU32, burst: NonZeroU32) -> Quota {
+    Quota::per_second(per_second).allow_burst(burst)
+}
+
+impl TokenLimiter<DefaultClock> {
+    pub fn new(limits: RateLimits, per_client: bool) -> Self {
+        Self::with_clock(limits, per_client, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> TokenLimiter<C> {
+    pub fn with_clock(limits: RateLimits, per_client: bool, clock: C) -> Self {
+        let requests = RateLimiter::direct_with_clock(
+            quota(limits.requests_per_second, limits.requests_burst),
+            clock.clone(),
+        );
+        let items = RateLimiter::direct_with_clock(
+            quota(limits.items_per_second, limits.items_burst),
+            clock.clone(),
+        );
+        let per_client = per_client.then(|| {
+            RateLimiter::dashmap_with_clock(
+                quota(
+                    limits.per_client_requests_per_second,
+                    limits.per_client_requests_burst,
+                ),
+                clock.clone(),
+            )
+        });
+        TokenLimiter {
+            limits,
+            requests,
+            items,
+            per_client,
+            clock,
+        }
+    }
+
+    fn throttled(&self, earliest: C::Instant) -> Reject {
+        let wait = earliest.duration_since(self.clock.now());
+        let secs = u32::try_from(wait.as_u64().div_ceil(1_000_000_000)).unwrap_or(u32::MAX);
+        Reject::new(Reason::RateLimited).retry_after(secs)
+    }
+
+    /// One request from `client`: the client address budget first (so an abuser is stopped
+    /// before spending the shared budget), then the token's.
+    pub fn check_request(&self, client: IpAddr) -> Result<(), Reject> {
+        if let Some(keyed) = &self.per_client {
+            keyed
+                .check_key(&client)
+                .map_err(|nu| self.throttled(nu.earliest_possible()))?;
+        }
+        self.requests
+            .check()
+            .map_err(|nu| self.throttled(nu.earliest_possible()))
+    }
+
+    /// `n` items, all or nothing. More than the burst can never pass: `413`.
+    pub fn check_items(&self, n: u64) -> Result<(), Reject> {
+        let Some(n) = u32::try_from(n).ok().and_then(NonZeroU32::new) else {
+            return if n == 0 {
+                Ok(())
+            } else {
+                Err(Reject::new(Reason::TooLarge)
+                    .with_message("request has more items than the token's items_burst"))
+            };
+        };
+        match self.items.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(nu)) => Err(self.throttled(nu.earliest_possible())),
+            Err(_) => Err(Reject::new(Reason::TooLarge)
+                .with_message("request has more items than the token's items_burst")),
+        }
+    }
+
+    /// Forgets client addresses whose budget is full again; keeps the keyed map bounded by
+    /// the addresses active within one refill period.
+    pub fn housekeeping(&self) {
+        if let Some(keyed) = &self.per_client {
+            keyed.retain_recent();
+            keyed.shrink_to_fit();
+        }
+    }
+
+    pub fn tracked_clients(&self) -> usize {
+        self.per_client.as_ref().map_or(0, |k| k.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn limits(rps: u32, burst: u32, ips: u32, iburst: u32) -> RateLimits {
+        let n = |v| NonZeroU32::new(v).unwrap();
+        RateLimits {
+            requests_per_second: n(rps),
+            requests_burst: n(burst),
+            items_per_second: n(ips),
+            items_burst: n(iburst),
+            per_client_requests_per_second: n(1),
+            per_client_requests_burst: n(2),
+        }
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn burst_then_throttled_with_retry_after_then_refilled() {
+        let clock = TestClock::default();
+        let l = TokenLimiter::with_clock(limits(1, 3, 100, 100), false, clock.clone());
+        for _ in 0..3 {
+            l.check_request(A).unwrap();
+        }
+        let r = l.check_request(A).unwrap_err();
+        assert_eq!(r.status, 429);
+        assert_eq!(r.retry_after, Some(1));
+        clock.advance(Duration::from_secs(1));
+        l.check_request(A).unwrap();
+    }
+
+    #[test]
+    fn items_are_all_or_nothing_and_over_burst_is_413() {
+        let clock = TestClock::default();
+        let l = TokenLimiter::with_clock(limits(100, 100, 10, 100), false, clock.clone());
+        l.check_items(0).unwrap();
+        l.check_items(60).unwrap();
+        let r = l.check_items(60).unwrap_err();
+        assert_eq!(r.status, 429);
+        // 20 missing items at 10/s: two seconds.
+        assert_eq!(r.retry_after, Some(2));
+        l.check_items(40).unwrap();
+        assert_eq!(l.check_items(101).unwrap_err().status, 413);
+        assert_eq!(l.check_items(u64::MAX).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn one_client_address_cannot_exhaust_a_client_token() {
+        let clock = TestClock::default();
+        let l = TokenLimiter::with_clock(limits(100, 100, 10, 100), true, clock.clone());
+        l.check_request(A).unwrap();
+        l.check_request(A).unwrap();
+        assert_eq!(l.check_request(A).unwrap_err().status, 429);
+        l.check_request(B).unwrap();
+        assert_eq!(l.tracked_clients(), 2);
+        clock.advance(Duration::from_secs(10));
+        l.housekeeping();
+        assert_eq!(l.tracked_clients(), 0);
+    }
+}

@@ -1,0 +1,152 @@
+//! OTLP/HTTP export bodies sent by browsers (SPEC §5): which encoding a request uses, how many
+//! spans or log records it carries, and the empty success body to answer it with.
+//!
+//! This module is pure: it sees an already decompressed body and never does I/O. Protobuf
+//! bodies are decoded with the published `opentelemetry-proto` types; JSON bodies are walked by
+//! the lenient counter in [`json`], because `opentelemetry-proto`'s serde support rejects valid
+//! OTLP JSON that the OpenTelemetry JS SDK really sends (the reasons are listed there).
+
+mod json;
+#[cfg(test)]
+mod tests;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+/// The OTLP signal of a RUM endpoint: `/v1/traces` or `/v1/logs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Logs,
+}
+
+impl Signal {
+    /// The label value used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+/// The encoding of an OTLP/HTTP body, chosen by the request's `Content-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Protobuf,
+}
+
+impl Format {
+    /// From the `Content-Type` header value (absent: refused). `application/json` and
+    /// `text/plain` (what `navigator.sendBeacon` sends for a string, and a "simple" type that
+    /// needs no CORS preflight) are OTLP JSON; `application/x-protobuf` is binary protobuf.
+    /// The media type is compared case-insensitively and its parameters (`charset`) ignored.
+    pub fn from_content_type(value: Option<&[u8]>) -> Result<Format, RumError> {
+        let value = value.ok_or(RumError::UnsupportedMediaType)?;
+        let media_type = value
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        if media_type.eq_ignore_ascii_case(b"application/json")
+            || media_type.eq_ignore_ascii_case(b"text/plain")
+        {
+            Ok(Format::Json)
+        } else if media_type.eq_ignore_ascii_case(b"application/x-protobuf") {
+            Ok(Format::Protobuf)
+        } else {
+            Err(RumError::UnsupportedMediaType)
+        }
+    }
+
+    /// The `Content-Type` of a response in this format. OTLP/HTTP requires the response to use
+    /// the request's encoding; a `text/plain` request is answered as `application/json`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Protobuf => "application/x-protobuf",
+        }
+    }
+}
+
+/// Decodes an (already decompressed) OTLP export request and returns the number of items it
+/// carries: spans for [`Signal::Traces`], log records for [`Signal::Logs`]. Bodies that are not
+/// a valid `ExportTraceServiceRequest` / `ExportLogsServiceRequest` are refused. An empty
+/// request (`{}` in JSON, zero bytes in protobuf) is valid and carries 0 items.
+pub fn count_items(signal: Signal, format: Format, body: &[u8]) -> Result<u64, RumError> {
+    match format {
+        Format::Json => json::count(signal, body),
+        Format::Protobuf => count_protobuf(signal, body),
+    }
+}
+
+/// The body of a full-success response: an empty `Export*ServiceResponse` (its
+/// `partial_success` left unset, as OTLP/HTTP requires) in the request's format. An empty
+/// protobuf message encodes to zero bytes; in JSON it is `{}`.
+pub fn empty_response(format: Format) -> &'static [u8] {
+    match format {
+        Format::Json => b"{}",
+        Format::Protobuf => b"",
+    }
+}
+
+/// Why a RUM body was refused. `Copy` with static texts so the hot path never allocates for
+/// an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RumError {
+    #[error(
+        "unsupported Content-Type: expected application/json, text/plain or application/x-protobuf"
+    )]
+    UnsupportedMediaType,
+    #[error("body is not a valid OTLP JSON export request")]
+    BadJson,
+    #[error("body is not a valid OTLP protobuf export request")]
+    BadProtobuf,
+}
+
+impl RumError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            RumError::UnsupportedMediaType => 415,
+            RumError::BadJson | RumError::BadProtobuf => 400,
+        }
+    }
+
+    /// The rejection reason label for the usage metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RumError::UnsupportedMediaType => "unsupported_media_type",
+            RumError::BadJson | RumError::BadProtobuf => "bad_payload",
+        }
+    }
+}
+
+/// Decodes the whole message with prost: protobuf has no cheaper way to check that every
+/// nested message (and every string's UTF-8) is well formed.
+fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, RumError> {
+    match signal {
+        Signal::Traces => {
+            let request =
+                ExportTraceServiceRequest::decode(body).map_err(|_| RumError::BadProtobuf)?;
+            Ok(request
+                .resource_spans
+                .iter()
+                .flat_map(|resource| &resource.scope_spans)
+                .map(|scope| scope.spans.len() as u64)
+                .sum())
+        }
+        Signal::Logs => {
+            let request =
+                ExportLogsServiceRequest::decode(body).map_err(|_| RumError::BadProtobuf)?;
+            Ok(request
+                .resource_logs
+                .iter()
+                .flat_map(|resource| &resource.scope_logs)
+                .map(|scope| scope.log_records.len() as u64)
+                .sum())
+        }
+    }
+}

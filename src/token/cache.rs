@@ -1,0 +1,88 @@
+//! The lock-free in-memory token cache of the request path: secret digest -> token.
+//!
+//! The request path only reads (a dashmap shard read plus one `Arc` clone); the control plane
+//! ([`super::registry`]) replaces entries before an admin call returns, so the next request
+//! sees the change. Revoked tokens and expired rotation secrets stay as entries, so their
+//! secrets are refused as `revoked_token` rather than `unknown_token`.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::origin::OriginList;
+use crate::ratelimit::TokenLimiter;
+use crate::secret::{Digest, TokenType};
+use crate::usage::TokenUsage;
+
+/// What the request path needs to know about a token, prebuilt so no lookup happens per request.
+pub struct ActiveToken {
+    /// `token_id` label and admin id.
+    pub id: Arc<str>,
+    pub token_type: TokenType,
+    /// Allowed origins (client tokens).
+    pub origins: OriginList,
+    /// Value for the upstream tenant header.
+    pub tenant: Option<Arc<str>>,
+    /// This token's counters (shared across rotations and PATCHes).
+    pub usage: Arc<TokenUsage>,
+    /// This token's limiters (shared across PATCHes that do not change limits).
+    pub limiter: Arc<TokenLimiter>,
+    /// Revoked tokens are kept so their secrets are refused as `revoked_token`.
+    pub revoked: bool,
+}
+
+/// One secret's entry.
+#[derive(Clone)]
+struct Entry {
+    token: Arc<ActiveToken>,
+    /// Unix seconds after which this secret is refused (old secret of a rotation).
+    expires_at: Option<u64>,
+}
+
+/// Result of a lookup.
+pub enum Lookup {
+    Active(Arc<ActiveToken>),
+    /// Revoked token, or an old secret past its rotation grace period.
+    Revoked(Arc<ActiveToken>),
+    Unknown,
+}
+
+#[derive(Default)]
+pub struct TokenCache {
+    by_digest: DashMap<Digest, Entry>,
+}
+
+impl TokenCache {
+    pub fn lookup(&self, digest: &Digest, now: u64) -> Lookup {
+        match self.by_digest.get(digest) {
+            None => Lookup::Unknown,
+            Some(e) if e.token.revoked || e.expires_at.is_some_and(|t| now >= t) => {
+                Lookup::Revoked(e.token.clone())
+            }
+            Some(e) => Lookup::Active(e.token.clone()),
+        }
+    }
+
+    /// Points `digest` at `token`.
+    pub fn insert(&self, digest: Digest, token: Arc<ActiveToken>, expires_at: Option<u64>) {
+        self.by_digest.insert(digest, Entry { token, expires_at });
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+
+    /// Every distinct token in the cache, for housekeeping.
+    pub fn tokens(&self) -> Vec<Arc<ActiveToken>> {
+        let mut seen = std::collections::HashSet::new();
+        self.by_digest
+            .iter()
+            .filter(|e| seen.insert(Arc::as_ptr(&e.token) as usize))
+            .map(|e| e.token.clone())
+            .collect()
+    }
+}

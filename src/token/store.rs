@@ -1,0 +1,271 @@
+//! Persistence of tokens and of the audit trail, behind the [`TokenStore`] trait.
+//!
+//! The embedded [`FileStore`] keeps every token in `<data_dir>/tokens.json`, rewritten as a
+//! whole on each change (temp file, fsync, rename, fsync of the directory: a crash leaves either
+//! the old or the new file), and appends audit events to `<data_dir>/audit.log` (JSON lines,
+//! fsynced). A shared database store for several edge nodes would implement the same trait with
+//! one row per token (`upsert` becomes an `INSERT ... ON CONFLICT UPDATE`), and each node would
+//! poll or subscribe for changes and feed them to the cache the same way the admin API does.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::TokenRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("token store I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("token store file {path} is corrupt: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// One control-plane change, as kept in the audit trail. Never contains a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// RFC 3339 time of the change.
+    pub at: String,
+    /// Who made it: the admin key's id (`key:<first 8 hex of its SHA-256>`) or `local`.
+    pub who: String,
+    /// `create`, `update`, `rotate` or `revoke`.
+    pub action: String,
+    pub token_id: String,
+    /// Human summary of what changed (field names, grace period), no secrets.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// Where tokens live. Calls are blocking and short; the admin API serializes writers.
+pub trait TokenStore: Send + Sync + 'static {
+    /// Every token, revoked ones included (their secrets must keep failing as `revoked_token`).
+    fn load(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Inserts or replaces one token; durable when it returns.
+    fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError>;
+    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The newest `limit` events, oldest first.
+    fn read_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// The embedded store: files in the data directory.
+pub struct FileStore {
+    tokens_path: PathBuf,
+    audit_path: PathBuf,
+    /// The file's content, so an upsert rewrites it without reading it back.
+    records: std::sync::Mutex<Vec<TokenRecord>>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl FileStore {
+    pub fn open(data_dir: &Path) -> Result<FileStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
+        let store = FileStore {
+            tokens_path: data_dir.join("tokens.json"),
+            audit_path: data_dir.join("audit.log"),
+            records: std::sync::Mutex::new(Vec::new()),
+        };
+        let loaded = store.read_file()?;
+        *store.lock() = loaded;
+        Ok(store)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TokenRecord>> {
+        // A panic while holding the lock cannot leave the Vec half-written (every mutation is a
+        // single push or assignment), so a poisoned lock is still consistent.
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_file(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        match std::fs::read(&self.tokens_path) {
+            Ok(bytes) => {
+                #[derive(Deserialize)]
+                struct File {
+                    tokens: Vec<TokenRecord>,
+                }
+                let f: File =
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+                        path: self.tokens_path.clone(),
+                        source,
+                    })?;
+                Ok(f.tokens)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&self.tokens_path)(e)),
+        }
+    }
+
+    fn write_file(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        #[derive(Serialize)]
+        struct File<'a> {
+            version: u32,
+            tokens: &'a [TokenRecord],
+        }
+        let bytes = serde_json::to_vec_pretty(&File {
+            version: 1,
+            tokens: records,
+        })
+        .map_err(|source| StoreError::Corrupt {
+            path: self.tokens_path.clone(),
+            source,
+        })?;
+        write_atomically(&self.tokens_path, &bytes)
+    }
+}
+
+/// Temp file in the same directory, fsync, rename over the target, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
+    Ok(())
+}
+
+impl TokenStore for FileStore {
+    fn load(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(self.lock().clone())
+    }
+
+    fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        let mut records = self.lock();
+        let mut next = records.clone();
+        match next.iter_mut().find(|r| r.id == record.id) {
+            Some(slot) => *slot = record.clone(),
+            None => next.push(record.clone()),
+        }
+        self.write_file(&next)?;
+        *records = next;
+        Ok(())
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(event).map_err(|source| StoreError::Corrupt {
+            path: self.audit_path.clone(),
+            source,
+        })?;
+        line.push(b'\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.audit_path)
+            .map_err(io_err(&self.audit_path))?;
+        f.write_all(&line).map_err(io_err(&self.audit_path))?;
+        f.sync_data().map_err(io_err(&self.audit_path))
+    }
+
+    fn read_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let f = match File::open(&self.audit_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.audit_path)(e)),
+        };
+        let mut events = std::collections::VecDeque::with_capacity(limit.min(1024));
+        for line in BufReader::new(f).lines() {
+            let line = line.map_err(io_err(&self.audit_path))?;
+            // A torn last line (crash mid-append) is skipped rather than failing the whole read.
+            if let Ok(e) = serde_json::from_str::<AuditEvent>(&line) {
+                if events.len() == limit {
+                    events.pop_front();
+                }
+                events.push_back(e);
+            }
+        }
+        Ok(events.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{TokenSecret, TokenType};
+    use crate::token::StoredSecret;
+
+    fn record(id: &str) -> TokenRecord {
+        TokenRecord {
+            id: id.into(),
+            name: "n".into(),
+            token_type: TokenType::RemoteWrite,
+            client_type: None,
+            origins: Default::default(),
+            environment: String::new(),
+            tenant: None,
+            limits: Default::default(),
+            created_at: 1,
+            rotated_at: None,
+            revoked_at: None,
+            secrets: vec![StoredSecret {
+                digest: TokenSecret::generate(TokenType::RemoteWrite).digest(),
+                expires_at: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn upsert_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::open(dir.path()).unwrap();
+        s.upsert(&record("a")).unwrap();
+        let mut b = record("b");
+        s.upsert(&b).unwrap();
+        b.revoked_at = Some(5);
+        s.upsert(&b).unwrap();
+        let again = FileStore::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[1].revoked_at, Some(5));
+        assert_eq!(again[0], s.load().unwrap()[0]);
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_not_an_empty_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tokens.json"), b"{\"tokens\": [").unwrap();
+        assert!(matches!(
+            FileStore::open(dir.path()),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn audit_keeps_the_newest_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::open(dir.path()).unwrap();
+        for i in 0..5 {
+            s.append_audit(&AuditEvent {
+                at: "t".into(),
+                who: "local".into(),
+                action: "create".into(),
+                token_id: format!("t{i}"),
+                detail: String::new(),
+            })
+            .unwrap();
+        }
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("audit.log"))
+            .unwrap();
+        f.write_all(b"{\"at\":\"x\",").unwrap();
+        let events = s.read_audit(3).unwrap();
+        let ids: Vec<_> = events.iter().map(|e| e.token_id.as_str()).collect();
+        assert_eq!(ids, ["t2", "t3", "t4"]);
+    }
+}
