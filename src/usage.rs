@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -55,10 +55,20 @@ fn zeros<const N: usize>() -> PerEndpoint<N> {
 }
 
 /// The counters of one token (or of `token_id=""` for requests that matched none).
+///
+/// The counter arrays are allocated on the token's first request: most of a large token
+/// population is idle, and a million idle tokens must not cost a kilobyte each.
 #[derive(Debug)]
 pub struct TokenUsage {
     /// The `token_id` label value.
     pub token_id: Arc<str>,
+    counters: OnceLock<Box<Counters>>,
+    /// Seconds since the Unix epoch of the last update; drives the idle removal of revoked tokens.
+    last_update: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Counters {
     /// `ingest_requests_total` by endpoint and code.
     requests: PerEndpoint<{ CODES.len() }>,
     /// `ingest_rejected_total` by endpoint and reason.
@@ -72,14 +82,11 @@ pub struct TokenUsage {
     metadata: AtomicU64,
     /// `ingest_rum_items_total` by signal (traces, logs).
     rum_items: [AtomicU64; 2],
-    /// Seconds since the Unix epoch of the last update; drives the idle removal of revoked tokens.
-    last_update: AtomicU64,
 }
 
-impl TokenUsage {
-    pub fn new(token_id: Arc<str>) -> TokenUsage {
-        TokenUsage {
-            token_id,
+impl Counters {
+    fn new() -> Counters {
+        Counters {
             requests: zeros(),
             rejected: zeros(),
             received_bytes: Default::default(),
@@ -89,38 +96,53 @@ impl TokenUsage {
             exemplars: AtomicU64::new(0),
             metadata: AtomicU64::new(0),
             rum_items: Default::default(),
+        }
+    }
+}
+
+impl TokenUsage {
+    pub fn new(token_id: Arc<str>) -> TokenUsage {
+        TokenUsage {
+            token_id,
+            counters: OnceLock::new(),
             last_update: AtomicU64::new(crate::time::unix_now()),
         }
     }
 
-    fn touch(&self) {
-        self.last_update.store(crate::time::unix_now(), Relaxed);
+    fn c(&self) -> &Counters {
+        self.counters.get_or_init(|| Box::new(Counters::new()))
+    }
+
+    fn load(&self, f: impl FnOnce(&Counters) -> &AtomicU64) -> u64 {
+        self.counters.get().map_or(0, |c| f(c).load(Relaxed))
     }
 
     pub fn request(&self, endpoint: Endpoint, code: u16) {
-        self.requests[endpoint as usize][code_index(code)].fetch_add(1, Relaxed);
-        self.touch();
+        self.c().requests[endpoint as usize][code_index(code)].fetch_add(1, Relaxed);
+        self.last_update.store(crate::time::unix_now(), Relaxed);
     }
 
     pub fn rejected(&self, endpoint: Endpoint, reason: Reason) {
-        self.rejected[endpoint as usize][reason.index()].fetch_add(1, Relaxed);
+        self.c().rejected[endpoint as usize][reason.index()].fetch_add(1, Relaxed);
     }
 
     pub fn bytes(&self, endpoint: Endpoint, received: u64, decoded: u64) {
-        self.received_bytes[endpoint as usize].fetch_add(received, Relaxed);
-        self.decoded_bytes[endpoint as usize].fetch_add(decoded, Relaxed);
+        let c = self.c();
+        c.received_bytes[endpoint as usize].fetch_add(received, Relaxed);
+        c.decoded_bytes[endpoint as usize].fetch_add(decoded, Relaxed);
     }
 
     pub fn remote_write(&self, samples: u64, histograms: u64, exemplars: u64, metadata: u64) {
-        self.samples.fetch_add(samples, Relaxed);
-        self.histograms.fetch_add(histograms, Relaxed);
-        self.exemplars.fetch_add(exemplars, Relaxed);
-        self.metadata.fetch_add(metadata, Relaxed);
+        let c = self.c();
+        c.samples.fetch_add(samples, Relaxed);
+        c.histograms.fetch_add(histograms, Relaxed);
+        c.exemplars.fetch_add(exemplars, Relaxed);
+        c.metadata.fetch_add(metadata, Relaxed);
     }
 
     pub fn rum_items(&self, endpoint: Endpoint, items: u64) {
         let i = usize::from(endpoint == Endpoint::Logs);
-        self.rum_items[i].fetch_add(items, Relaxed);
+        self.c().rum_items[i].fetch_add(items, Relaxed);
     }
 }
 
@@ -239,7 +261,7 @@ impl Usage {
         for t in &tokens {
             for e in Endpoint::ALL {
                 for (ci, code) in CODES.iter().enumerate() {
-                    let v = t.requests[e as usize][ci].load(Relaxed);
+                    let v = t.load(|c| &c.requests[e as usize][ci]);
                     if v > 0 {
                         let _ = writeln!(
                             out,
@@ -265,13 +287,14 @@ impl Usage {
         ] {
             header(out, name, "counter", help);
             for t in &tokens {
-                let values = if arr == 0 {
-                    &t.received_bytes
-                } else {
-                    &t.decoded_bytes
-                };
                 for e in Endpoint::ALL {
-                    let v = values[e as usize].load(Relaxed);
+                    let v = t.load(|c| {
+                        if arr == 0 {
+                            &c.received_bytes[e as usize]
+                        } else {
+                            &c.decoded_bytes[e as usize]
+                        }
+                    });
                     if v > 0 {
                         let _ = writeln!(
                             out,
@@ -303,14 +326,10 @@ impl Usage {
         ] {
             header(out, name, "counter", help);
             for t in tokens.iter().skip(1) {
-                let c = [&t.samples, &t.histograms, &t.exemplars, &t.metadata][pick];
                 if t_is_remote_write(&self.info, &t.token_id) {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{token_id=\"{}\"}} {}",
-                        Escaped(&t.token_id),
-                        c.load(Relaxed)
-                    );
+                    let v =
+                        t.load(|c| [&c.samples, &c.histograms, &c.exemplars, &c.metadata][pick]);
+                    let _ = writeln!(out, "{name}{{token_id=\"{}\"}} {v}", Escaped(&t.token_id));
                 }
             }
         }
@@ -329,7 +348,7 @@ impl Usage {
                     out,
                     "ingest_rum_items_total{{token_id=\"{}\",signal=\"{signal}\"}} {}",
                     Escaped(&t.token_id),
-                    t.rum_items[i].load(Relaxed)
+                    t.load(|c| &c.rum_items[i])
                 );
             }
         }
@@ -342,7 +361,7 @@ impl Usage {
         for t in &tokens {
             for e in Endpoint::ALL {
                 for r in Reason::ALL {
-                    let v = t.rejected[e as usize][r.index()].load(Relaxed);
+                    let v = t.load(|c| &c.rejected[e as usize][r.index()]);
                     if v > 0 {
                         let _ = writeln!(
                             out,
