@@ -341,6 +341,9 @@ pub struct PipelineSettings {
     /// Cap of the exponential retry backoff.
     #[serde(with = "humantime_serde_compat")]
     pub retry_max_backoff: Duration,
+    /// Deliveries in flight per queue. 1 keeps upstream order (Prometheus and Mimir reject
+    /// out-of-order samples); raise it for VictoriaMetrics or OTLP upstreams.
+    pub forward_concurrency: usize,
 }
 
 impl Default for PipelineSettings {
@@ -354,6 +357,7 @@ impl Default for PipelineSettings {
             tenant_header: None,
             upstream_timeout: Duration::from_secs(30),
             retry_max_backoff: Duration::from_secs(30),
+            forward_concurrency: 1,
         }
     }
 }
@@ -456,6 +460,12 @@ impl Config {
                     reason: "must be at least 16 characters".into(),
                 });
             }
+        }
+        if !(1..=64).contains(&self.pipeline.forward_concurrency) {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.forward_concurrency",
+                reason: "must be between 1 and 64".into(),
+            });
         }
         for (key, url) in [
             (

@@ -85,6 +85,7 @@ impl Edge {
             tenant_header: p.tenant_header.clone(),
             upstream_timeout: p.upstream_timeout,
             retry_max_backoff: p.retry_max_backoff,
+            forward_concurrency: p.forward_concurrency,
         })
         .await
         .map_err(|e| StartError::Pipeline(e.to_string()))?;

@@ -2,7 +2,7 @@
 //! once when a token is created or changed; [`RequestOrigin`] is a request's `Origin` header,
 //! parsed once per request; [`OriginList::allows`] decides without allocating.
 //!
-//! Choices beyond the letter of SPEC §4 (the README repeats them for operators):
+//! Choices beyond the letter of SPEC §4 (operators need them in the README too):
 //! - Each `*` matches exactly one non-empty DNS label, and a pattern may hold several:
 //!   `https://*.*.example.com` matches `https://a.b.example.com`, not `https://b.example.com`
 //!   nor `https://x.a.b.example.com`. Only the last label must be explicit, so `https://*.com`
@@ -119,9 +119,15 @@ enum Label {
 enum PatternHost {
     /// No wildcard (domain, IPv4 or bracketed IPv6): one string comparison.
     Exact(Box<str>),
-    /// Labels right to left (TLD first), so that a request for another domain, the common
-    /// refusal, differs on the first comparison.
-    Wildcard(Box<[Label]>),
+    /// At least one `*`, split at the rightmost one: `*.app.*.example.com` is
+    /// `head = [*, app, *]` and `suffix = ".example.com"`.
+    Wildcard {
+        /// The literal labels right of the last `*`, with their leading `.`; never empty, as
+        /// the TLD is explicit. One `ends_with` refuses a request for another domain.
+        suffix: Box<str>,
+        /// The labels left of `suffix`, right to left (`head[0]` is `*`).
+        head: Box<[Label]>,
+    },
 }
 
 /// A parsed allowed-origin entry (from the admin API).
@@ -136,6 +142,7 @@ pub struct OriginPattern {
 }
 
 impl OriginPattern {
+    /// Parses and canonicalizes one operator entry; the error says what is wrong with it.
     pub fn parse(s: &str) -> Result<OriginPattern, OriginError> {
         let parts = split(s, Side::Pattern)?;
         Ok(OriginPattern {
@@ -145,6 +152,7 @@ impl OriginPattern {
         })
     }
 
+    /// Whether a request from `origin` is allowed by this entry. Allocates nothing.
     pub fn matches(&self, origin: &RequestOrigin) -> bool {
         if self.scheme != origin.scheme || self.port != origin.port {
             return false;
@@ -152,9 +160,12 @@ impl OriginPattern {
         let host = origin.host();
         match &self.host {
             PatternHost::Exact(exact) => **exact == *host,
-            PatternHost::Wildcard(labels) => {
-                let mut theirs = host.rsplit('.');
-                let all_match = labels.iter().all(|ours| match (ours, theirs.next()) {
+            PatternHost::Wildcard { suffix, head } => {
+                let Some(rest) = host.strip_suffix(&**suffix) else {
+                    return false;
+                };
+                let mut theirs = rest.rsplit('.');
+                let all_match = head.iter().all(|ours| match (ours, theirs.next()) {
                     (_, None) => false,
                     (Label::Any, Some(label)) => !label.is_empty(),
                     (Label::Exact(exact), Some(label)) => **exact == *label,
@@ -179,8 +190,8 @@ impl fmt::Display for OriginPattern {
         write!(f, "{}://", self.scheme.as_str())?;
         match &self.host {
             PatternHost::Exact(host) => f.write_str(host)?,
-            PatternHost::Wildcard(labels) => {
-                for (i, label) in labels.iter().rev().enumerate() {
+            PatternHost::Wildcard { suffix, head } => {
+                for (i, label) in head.iter().rev().enumerate() {
                     if i > 0 {
                         f.write_str(".")?;
                     }
@@ -189,6 +200,7 @@ impl fmt::Display for OriginPattern {
                         Label::Exact(exact) => exact,
                     })?;
                 }
+                f.write_str(suffix)?;
             }
         }
         if self.port != self.scheme.default_port() {
@@ -212,7 +224,8 @@ impl<'de> serde::Deserialize<'de> for OriginPattern {
     }
 }
 
-/// The Origin header of a request, parsed (cheap; no allocation beyond one lowercase String if needed).
+/// The Origin header of a request, parsed. Cheap: one copy of the header (needed to echo it),
+/// plus a canonical host string only when the header was not already canonical.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestOrigin {
     /// The header exactly as received: echoed in `Access-Control-Allow-Origin`, and on the
@@ -250,7 +263,7 @@ impl RequestOrigin {
         let host = match canonical_host(parts.host, Side::Request)? {
             PatternHost::Exact(host) => host,
             // `canonical_host` refuses `*` on the request side; stay total rather than panic.
-            PatternHost::Wildcard(_) => return Err(OriginError::WildcardInRequest),
+            PatternHost::Wildcard { .. } => return Err(OriginError::WildcardInRequest),
         };
         Ok(RequestOrigin {
             raw: s.into(),
@@ -298,10 +311,12 @@ impl OriginList {
         }
     }
 
+    /// Whether any entry matches. Allocates nothing.
     pub fn allows(&self, origin: &RequestOrigin) -> bool {
         self.0.iter().any(|pattern| pattern.matches(origin))
     }
 
+    /// No entries: a web client token with this list would refuse every origin.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -27,8 +27,8 @@ pub struct TokenLimiter<C: Clock = DefaultClock> {
     pub limits: RateLimits,
     requests: Direct<C>,
     items: Direct<C>,
-    /// Client tokens only.
-    per_client: Option<Keyed<C>>,
+    /// Client tokens only; built on the first request, so idle tokens cost no map.
+    per_client: Option<std::sync::OnceLock<Keyed<C>>>,
     clock: C,
 }
 
@@ -55,15 +55,7 @@ impl<C: Clock + Clone> TokenLimiter<C> {
             quota(limits.items_per_second, limits.items_burst),
             clock.clone(),
         );
-        let per_client = per_client.then(|| {
-            RateLimiter::dashmap_with_clock(
-                quota(
-                    limits.per_client_requests_per_second,
-                    limits.per_client_requests_burst,
-                ),
-                clock.clone(),
-            )
-        });
+        let per_client = per_client.then(std::sync::OnceLock::new);
         TokenLimiter {
             limits,
             requests,
@@ -83,6 +75,15 @@ impl<C: Clock + Clone> TokenLimiter<C> {
     /// before spending the shared budget), then the token's.
     pub fn check_request(&self, client: IpAddr) -> Result<(), Reject> {
         if let Some(keyed) = &self.per_client {
+            let keyed = keyed.get_or_init(|| {
+                RateLimiter::dashmap_with_clock(
+                    quota(
+                        self.limits.per_client_requests_per_second,
+                        self.limits.per_client_requests_burst,
+                    ),
+                    self.clock.clone(),
+                )
+            });
             keyed
                 .check_key(&client)
                 .map_err(|nu| self.throttled(nu.earliest_possible()))?;
@@ -113,14 +114,17 @@ impl<C: Clock + Clone> TokenLimiter<C> {
     /// Forgets client addresses whose budget is full again; keeps the keyed map bounded by
     /// the addresses active within one refill period.
     pub fn housekeeping(&self) {
-        if let Some(keyed) = &self.per_client {
+        if let Some(keyed) = self.per_client.as_ref().and_then(|k| k.get()) {
             keyed.retain_recent();
             keyed.shrink_to_fit();
         }
     }
 
     pub fn tracked_clients(&self) -> usize {
-        self.per_client.as_ref().map_or(0, |k| k.len())
+        self.per_client
+            .as_ref()
+            .and_then(|k| k.get())
+            .map_or(0, |k| k.len())
     }
 }
 

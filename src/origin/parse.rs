@@ -175,18 +175,28 @@ pub(super) fn canonical_host(raw: &str, side: Side) -> Result<PatternHost, Origi
     if side == Side::Request {
         return Err(OriginError::WildcardInRequest);
     }
-    if domain.rsplit('.').next() == Some("*") {
+    let (left, suffix) = match domain.rfind('*') {
+        Some(star) => domain.split_at_checked(star + 1).unwrap_or((&domain, "")),
+        None => (domain.as_str(), ""),
+    };
+    if suffix.is_empty() {
         return Err(OriginError::WildcardTld);
     }
-    domain
+    if !suffix.starts_with('.') {
+        return Err(OriginError::PartialWildcard); // `a.b*.com`: the `*` is glued to text
+    }
+    let head = left
         .rsplit('.')
         .map(|label| match label {
             "*" => Ok(Label::Any),
             _ if label.contains('*') => Err(OriginError::PartialWildcard),
             _ => Ok(Label::Exact(label.into())),
         })
-        .collect::<Result<Box<[Label]>, _>>()
-        .map(PatternHost::Wildcard)
+        .collect::<Result<Box<[Label]>, _>>()?;
+    Ok(PatternHost::Wildcard {
+        suffix: suffix.into(),
+        head,
+    })
 }
 
 fn host_error(e: url::ParseError) -> OriginError {
@@ -211,23 +221,34 @@ pub(super) fn fast_path(s: &str) -> Option<(Scheme, Range<usize>, u16)> {
         return None;
     };
     let authority = s.get(start..)?;
-    let (host, port) = match authority.split_once(':') {
-        Some((host, port)) => (host, parse_port(port).ok()?),
-        None => (authority, scheme.default_port()),
-    };
-    let plain = host
-        .bytes()
-        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.'));
-    if !plain || host.split('.').any(str::is_empty) {
-        return None;
+    // One pass over the host: character class, no empty label, where the last label starts.
+    let mut host_end = authority.len();
+    let mut label_start = 0;
+    for (i, b) in authority.bytes().enumerate() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' => {}
+            b'.' if i > label_start => label_start = i + 1,
+            b':' => {
+                host_end = i;
+                break;
+            }
+            _ => return None,
+        }
     }
+    if host_end == label_start {
+        return None; // empty host or trailing `.`
+    }
+    let port = match authority.get(host_end..) {
+        Some("") | None => scheme.default_port(),
+        Some(colon_port) => parse_port(colon_port.get(1..)?).ok()?,
+    };
     // The URL host parser reads a host ending in a number as IPv4 (`127.1`, `0x7f.1`);
     // only the canonical dotted quad is already in the form a pattern stores.
-    let last = host.rsplit('.').next().unwrap_or("");
-    if last.starts_with(|c: char| c.is_ascii_digit()) && !is_canonical_ipv4(host) {
+    let host = authority.get(..host_end)?;
+    if authority.as_bytes().get(label_start)?.is_ascii_digit() && !is_canonical_ipv4(host) {
         return None;
     }
-    Some((scheme, start..start + host.len(), port))
+    Some((scheme, start..start + host_end, port))
 }
 
 fn is_canonical_ipv4(host: &str) -> bool {

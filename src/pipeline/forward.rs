@@ -1,0 +1,332 @@
+//! The forwarder of one queue: takes records in order from the spool (or the in-memory
+//! hand-off), keeps up to `concurrency` deliveries in flight, and moves the acknowledged
+//! position only over a contiguous prefix of finished records, so the persisted read position
+//! never skips a record that is still being retried.
+//!
+//! Finished means delivered (2xx) or refused for good (parked in the dead letter). Only then
+//! are its bytes released from the budget; the segments wholly before the acknowledged
+//! position are deleted when it is persisted (every [`ACK_PERSIST_EVERY`] and at shutdown).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::dead_letter::DeadLetter;
+use super::reader::DiskReader;
+use super::record::{decode_payload, encode_spooled, frame_raw, Spooled};
+use super::segment::Position;
+use super::spool::SpoolShared;
+use super::stats::{Budget, QueueMetrics};
+use super::upstream::{deliver, Outcome, Upstream};
+
+/// How often the acknowledged position is persisted (a crash resends at most this much).
+pub(crate) const ACK_PERSIST_EVERY: Duration = Duration::from_millis(200);
+
+/// A batch in the in-memory hand-off, with the bytes it holds in the budget.
+#[derive(Debug)]
+pub(crate) struct MemItem {
+    /// The batch.
+    pub batch: Spooled,
+    /// Bytes reserved for it.
+    pub size: u64,
+}
+
+/// Where a forwarder takes its records from.
+pub(crate) enum Source {
+    /// The durable spool.
+    Disk {
+        /// Reads records in order.
+        reader: DiskReader,
+        /// For persisting the position and deleting segments.
+        shared: Arc<SpoolShared>,
+    },
+    /// The in-memory hand-off (durability off).
+    Memory(mpsc::UnboundedReceiver<MemItem>),
+}
+
+/// A record waiting to be dispatched.
+struct Item {
+    /// Its position in the spool (default for memory).
+    start: Position,
+    /// Bytes it holds in the budget.
+    size: u64,
+    /// The batch, or the raw payload when it does not decode.
+    batch: Result<Spooled, Bytes>,
+}
+
+/// A record dispatched and not yet part of the acknowledged prefix.
+struct Slot {
+    start: Position,
+    size: u64,
+    /// Kept for a re-dispatch after a panic and for the dead letter; dropped once finished.
+    batch: Option<Spooled>,
+    accepted_ms: Option<u64>,
+    done: bool,
+}
+
+impl Source {
+    /// Next records; `None` once an in-memory hand-off is closed and empty.
+    async fn next(&mut self) -> Option<(Vec<Item>, u64)> {
+        match self {
+            Source::Disk { reader, .. } => match reader.next_chunk().await {
+                Ok(chunk) => {
+                    let items = chunk
+                        .records
+                        .into_iter()
+                        .map(|(start, raw)| Item {
+                            start,
+                            size: raw.end - raw.start,
+                            batch: decode_payload(raw.payload.clone()).map_err(|e| {
+                                tracing::error!(?start, error = %e, "spool record does not decode");
+                                raw.payload
+                            }),
+                        })
+                        .collect();
+                    Some((items, chunk.skipped))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "spool read failed; retrying in 1s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Some((Vec::new(), 0))
+                }
+            },
+            Source::Memory(rx) => {
+                let first = rx.recv().await?;
+                let mut items = vec![first];
+                while items.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(i) => items.push(i),
+                        Err(_) => break,
+                    }
+                }
+                let items = items
+                    .into_iter()
+                    .map(|m| Item {
+                        start: Position::default(),
+                        size: m.size,
+                        batch: Ok(m.batch),
+                    })
+                    .collect();
+                Some((items, 0))
+            }
+        }
+    }
+
+    fn position(&self) -> Position {
+        match self {
+            Source::Disk { reader, .. } => reader.position(),
+            Source::Memory(_) => Position::default(),
+        }
+    }
+
+    async fn commit(&self, pos: Position) {
+        if let Source::Disk { shared, .. } = self {
+            let shared = Arc::clone(shared);
+            let res = tokio::task::spawn_blocking(move || shared.commit_ack(pos)).await;
+            if let Err(e) = res.map_err(std::io::Error::other).and_then(|r| r) {
+                tracing::error!(error = %e, "persisting spool read position failed");
+            }
+        }
+    }
+}
+
+/// Drains one queue to its upstream.
+pub(crate) struct Forwarder {
+    /// Records to send.
+    pub source: Source,
+    /// Shared HTTP client (connection pool).
+    pub client: reqwest::Client,
+    /// Where and how to send.
+    pub upstream: Arc<Upstream>,
+    /// This queue's counters and backlog.
+    pub metrics: Arc<QueueMetrics>,
+    /// Released as records finish.
+    pub budget: Arc<Budget>,
+    /// Where final refusals go.
+    pub dead: Arc<Mutex<DeadLetter>>,
+    /// Deliveries in flight at once (1 keeps upstream order).
+    pub concurrency: usize,
+}
+
+impl Forwarder {
+    /// Runs until `shutdown` turns true (or its sender is dropped).
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut ready: VecDeque<Item> = VecDeque::new();
+        let mut slots: VecDeque<Slot> = VecDeque::new();
+        let mut first_id = 0u64;
+        let mut tasks = JoinSet::new();
+        let mut task_slot = HashMap::new();
+        let mut persisted = self.source.position();
+        let mut tick = tokio::time::interval(ACK_PERSIST_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut open = true;
+        let concurrency = self.concurrency.max(1);
+        loop {
+            while slots.len() < concurrency {
+                let Some(item) = ready.pop_front() else { break };
+                let id = first_id + slots.len() as u64;
+                let mut slot = Slot {
+                    start: item.start,
+                    size: item.size,
+                    batch: None,
+                    accepted_ms: None,
+                    done: false,
+                };
+                match item.batch {
+                    Ok(batch) => {
+                        slot.accepted_ms = Some(batch.accepted_ms);
+                        let h = tasks.spawn(self.deliver(batch.clone()));
+                        task_slot.insert(h.id(), id);
+                        slot.batch = Some(batch);
+                    }
+                    Err(raw) => {
+                        self.park(frame_raw(&raw)).await;
+                        slot.done = true;
+                    }
+                }
+                slots.push_back(slot);
+            }
+            first_id += self.settle(&mut slots, &ready);
+            if *shutdown.borrow() || (!open && slots.is_empty() && ready.is_empty()) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                r = shutdown.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let (tid, outcome) = match joined {
+                        Ok((tid, outcome)) => (tid, Some(outcome)),
+                        Err(e) => (e.id(), None),
+                    };
+                    let Some(id) = task_slot.remove(&tid) else { continue };
+                    let Some(slot) = id.checked_sub(first_id).and_then(|i| slots.get_mut(i as usize)) else {
+                        continue;
+                    };
+                    match (outcome, slot.batch.take()) {
+                        (Some(outcome), Some(batch)) => {
+                            self.finish(outcome, &batch).await;
+                            slot.done = true;
+                        }
+                        (None, Some(batch)) => {
+                            tracing::error!("delivery task failed; dispatching the record again");
+                            let h = tasks.spawn(self.deliver(batch.clone()));
+                            task_slot.insert(h.id(), id);
+                            slot.batch = Some(batch);
+                        }
+                        (_, None) => slot.done = true,
+                    }
+                }
+                next = self.source.next(), if open && ready.is_empty() && slots.len() < concurrency => {
+                    match next {
+                        Some((items, skipped)) => {
+                            if skipped > 0 {
+                                self.metrics.remove(0, skipped, None);
+                                self.budget.release(skipped);
+                            }
+                            ready.extend(items);
+                        }
+                        None => open = false,
+                    }
+                }
+                _ = tick.tick() => {
+                    let pos = acked_position(&slots, &ready, &self.source);
+                    if pos != persisted {
+                        self.source.commit(pos).await;
+                        persisted = pos;
+                    }
+                }
+            }
+        }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let pos = acked_position(&slots, &ready, &self.source);
+        if pos != persisted {
+            self.source.commit(pos).await;
+        }
+    }
+
+    fn deliver(
+        &self,
+        batch: Spooled,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        deliver(
+            self.client.clone(),
+            Arc::clone(&self.upstream),
+            batch,
+            Arc::clone(&self.metrics),
+        )
+    }
+
+    async fn finish(&self, outcome: Outcome, batch: &Spooled) {
+        match outcome {
+            Outcome::Delivered => {
+                self.metrics.forwarded.fetch_add(1, Relaxed);
+                self.metrics.forwarded_items.fetch_add(batch.items, Relaxed);
+            }
+            Outcome::Rejected { status, message } => {
+                tracing::warn!(
+                    queue = self.upstream.queue.name(), status, %message, token_id = %batch.token_id,
+                    "upstream refused batch for good; parking it in the dead letter"
+                );
+                match encode_spooled(batch) {
+                    Ok(frame) => self.park(frame).await,
+                    Err(e) => tracing::error!(error = %e, "cannot frame dead-letter record"),
+                }
+            }
+        }
+    }
+
+    /// Appends a frame to the dead letter and counts it.
+    async fn park(&self, frame: Vec<u8>) {
+        self.metrics.dead_lettered.fetch_add(1, Relaxed);
+        let dead = Arc::clone(&self.dead);
+        let res = tokio::task::spawn_blocking(move || {
+            dead.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&frame)
+        })
+        .await;
+        if let Err(e) = res.map_err(std::io::Error::other).and_then(|r| r) {
+            tracing::error!(error = %e, "dead-letter append failed; record dropped");
+        }
+    }
+
+    /// Pops the finished prefix, releasing its bytes; returns how many slots were popped.
+    fn settle(&self, slots: &mut VecDeque<Slot>, ready: &VecDeque<Item>) -> u64 {
+        let (mut n, mut bytes) = (0u64, 0u64);
+        while slots.front().is_some_and(|s| s.done) {
+            if let Some(s) = slots.pop_front() {
+                n += 1;
+                bytes += s.size;
+            }
+        }
+        if n > 0 {
+            let next_ms = slots.iter().find_map(|s| s.accepted_ms).or_else(|| {
+                ready
+                    .iter()
+                    .find_map(|i| i.batch.as_ref().ok().map(|b| b.accepted_ms))
+            });
+            self.metrics.remove(n, bytes, next_ms);
+            self.budget.release(bytes);
+        }
+        n
+    }
+}
+
+/// The first record not yet finished.
+fn acked_position(slots: &VecDeque<Slot>, ready: &VecDeque<Item>, source: &Source) -> Position {
+    slots
+        .front()
+        .map(|s| s.start)
+        .or_else(|| ready.front().map(|i| i.start))
+        .unwrap_or_else(|| source.position())
+}

@@ -1,0 +1,180 @@
+//! The group-commit writer of one queue: a dedicated thread that takes every append waiting
+//! in its channel, writes them with one `write`, makes them durable with one `fdatasync`, and
+//! only then completes each caller's oneshot. While one fsync runs the next group piles up,
+//! so the number of fsyncs tracks the disk's speed, not the request rate.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::segment::{segment_path, sync_dir, Position};
+use super::spool::SpoolShared;
+use super::stats::Reservation;
+
+/// Stop collecting a group at this many bytes, so one fsync does not wait on an unbounded write.
+const GROUP_MAX_BYTES: usize = 8 << 20;
+
+/// A message to the writer thread.
+pub(crate) enum WriterMsg {
+    /// Append one framed record; answer once it is durable (or failed).
+    Append {
+        /// The complete frame.
+        frame: Vec<u8>,
+        /// Acceptance time, for the backlog's oldest-record gauge.
+        accepted_ms: u64,
+        /// Its bytes in the budget: kept once durable, given back if the append fails.
+        reservation: Reservation,
+        /// Completed after the fsync that covers this record.
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    /// Finish everything queued before this message, then exit.
+    Stop(oneshot::Sender<()>),
+}
+
+/// An append taken from the channel, waiting for its group's fsync.
+struct Pending {
+    frame: Vec<u8>,
+    accepted_ms: u64,
+    reservation: Reservation,
+    done: oneshot::Sender<io::Result<()>>,
+}
+
+/// State owned by the writer thread.
+pub(crate) struct Writer {
+    /// The queue directory.
+    pub dir: PathBuf,
+    /// The active segment, opened for append.
+    pub file: File,
+    /// Its id.
+    pub active: u64,
+    /// Its durable length (bytes past it are garbage from a failed write).
+    pub len: u64,
+    /// Roll to a new segment once the active one reaches this size.
+    pub segment_bytes: u64,
+    /// Segment list, durable end and backlog shared with readers.
+    pub shared: Arc<SpoolShared>,
+    /// Set after a failed write or roll: the next group first tries to start a fresh segment.
+    pub broken: bool,
+}
+
+/// Creates segment `id` and makes its directory entry durable. Only ever called with an id
+/// past every segment in use, so a leftover file of that name (from a roll that failed half
+/// way) holds nothing anyone relies on and is emptied.
+pub(crate) fn create_segment(dir: &std::path::Path, id: u64) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(segment_path(dir, id))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+fn copy_err(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+impl Writer {
+    /// Runs until a `Stop` message or until every sender is gone.
+    pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+        let mut buf = Vec::new();
+        let mut group = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut stop = None;
+            let mut bytes = 0;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    WriterMsg::Append {
+                        frame,
+                        accepted_ms,
+                        reservation,
+                        done,
+                    } => {
+                        bytes += frame.len();
+                        group.push(Pending {
+                            frame,
+                            accepted_ms,
+                            reservation,
+                            done,
+                        });
+                    }
+                    WriterMsg::Stop(ack) => {
+                        stop = Some(ack);
+                        break;
+                    }
+                }
+                if bytes < GROUP_MAX_BYTES {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit(&mut group, &mut buf);
+            }
+            if let Some(ack) = stop {
+                let _ = ack.send(());
+                return;
+            }
+        }
+    }
+
+    fn commit(&mut self, group: &mut Vec<Pending>, buf: &mut Vec<u8>) {
+        let result = self.write_group(group, buf);
+        if let Err(e) = &result {
+            tracing::error!(dir = %self.dir.display(), error = %e, "spool append failed");
+            self.broken = true;
+        }
+        for p in group.drain(..) {
+            if result.is_ok() {
+                p.reservation.keep();
+            }
+            let _ = p.done.send(result.as_ref().map(|_| ()).map_err(copy_err));
+        }
+    }
+
+    fn write_group(&mut self, group: &[Pending], buf: &mut Vec<u8>) -> io::Result<()> {
+        if self.broken || (self.len >= self.segment_bytes && self.len > 0) {
+            self.roll()?;
+        }
+        buf.clear();
+        for p in group {
+            buf.extend_from_slice(&p.frame);
+        }
+        self.file.write_all(buf)?;
+        self.file.sync_data()?;
+        self.shared
+            .metrics
+            .fsyncs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.len += buf.len() as u64;
+        let first_ms = group.first().map_or(0, |p| p.accepted_ms);
+        self.shared
+            .metrics
+            .add(group.len() as u64, buf.len() as u64, first_ms);
+        self.shared.durable.send_replace(Position {
+            seg: self.active,
+            off: self.len,
+        });
+        Ok(())
+    }
+
+    /// Seals the active segment at its durable length and starts the next one.
+    fn roll(&mut self) -> io::Result<()> {
+        if self.broken {
+            // Cut whatever a failed write left behind, so readers and recovery see a clean end.
+            self.file.set_len(self.len)?;
+            self.file.sync_all()?;
+        }
+        let next = self.active + 1;
+        let file = create_segment(&self.dir, next)?;
+        self.shared.sealed(self.active, self.len, next);
+        self.file = file;
+        self.active = next;
+        self.len = 0;
+        self.broken = false;
+        Ok(())
+    }
+}
