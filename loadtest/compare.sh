@@ -13,6 +13,7 @@
 #
 # Usage: loadtest/compare.sh [--quick] [--rounds N] [--duration SECS] [--warmup SECS]
 #                            [--connections N] [--out FILE] [--no-write] [--no-build]
+# (LOADTEST_BIN / INGEST_EDGE_BIN override the binaries used with --no-build.)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,15 +33,15 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift ;;
         --no-write) WRITE=0 ;;
         --no-build) BUILD=0 ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
 
 WORK=$(mktemp -d -t ingest-bench.XXXXXX)
-LT="$ROOT/target/release/loadtest"
-EDGE="$ROOT/target/release/ingest-edge"
+LT="${LOADTEST_BIN:-$ROOT/target/release/loadtest}"
+EDGE="${INGEST_EDGE_BIN:-$ROOT/target/release/ingest-edge}"
 # shellcheck source=loadtest/lib.sh
 . "$HERE/lib.sh"
 lt_install_trap
@@ -216,7 +217,7 @@ fi
 MEASURE_SECS=$((SECONDS - MEASURE_START))
 export CMD="loadtest/compare.sh${ARGS:+ $ARGS}" NPROC="$(nproc)" CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 export FREE_G="$(free -g)" LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)" KERNEL="$(uname -r)"
-export VMAGENT_VERSION="$([ -n "$VMAGENT" ] && "$VMAGENT" -version 2>&1 | head -1 || echo missing)"
+export VMAGENT_VERSION="$([ -n "$VMAGENT" ] && echo "vmagent $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || "$VMAGENT" -version 2>&1 | head -1)" || echo "vmagent missing")"
 export NGINX_VERSION="$([ -n "$NGINX" ] && "$NGINX" -v 2>&1 | head -1 || echo missing)"
 export EDGE_VERSION="$("$EDGE" --version 2>/dev/null | head -1 || echo unknown)"
 export ROUNDS DURATION WARMUP CONNS OL_CONNS BUILD_SECS MEASURE_SECS

@@ -250,15 +250,38 @@ async fn token_errors() {
         assert_eq!(r.status(), *status, "{token:?}");
     }
     // Well-formed (CRC-valid) but never issued: unknown, after a lookup.
-    let stranger = ingest_edge::secret::TokenSecret::generate(ingest_edge::secret::TokenType::Client);
-    let r = post(&edge, "/v1/traces", Some(stranger.expose()), Some(ORIGIN), "application/json", body()).await;
+    let stranger =
+        ingest_edge::secret::TokenSecret::generate(ingest_edge::secret::TokenType::Client);
+    let r = post(
+        &edge,
+        "/v1/traces",
+        Some(stranger.expose()),
+        Some(ORIGIN),
+        "application/json",
+        body(),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     // Every kind of malformation: prefix, length, alphabet, checksum.
     let mut bad_checksum = secret.clone();
     let last = bad_checksum.pop().unwrap();
     bad_checksum.push(if last == 'a' { 'b' } else { 'a' });
-    for bad in [secret.replacen("iec_", "xyz_", 1), format!("{secret}0"), secret[..secret.len() - 1].to_string(), secret.replacen(&secret[5..6], "-", 1), bad_checksum] {
-        let r = post(&edge, "/v1/traces", Some(&bad), Some(ORIGIN), "application/json", body()).await;
+    for bad in [
+        secret.replacen("iec_", "xyz_", 1),
+        format!("{secret}0"),
+        secret[..secret.len() - 1].to_string(),
+        secret.replacen(&secret[5..6], "-", 1),
+        bad_checksum,
+    ] {
+        let r = post(
+            &edge,
+            "/v1/traces",
+            Some(&bad),
+            Some(ORIGIN),
+            "application/json",
+            body(),
+        )
+        .await;
         assert_eq!(r.status(), 401, "{bad}");
     }
     // Token errors carry CORS headers so the page can read the status.

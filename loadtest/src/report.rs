@@ -132,6 +132,9 @@ pub struct Report {
     pub connections: usize,
     /// Open-loop target rate in requests/s, or null for closed loop.
     pub rate: Option<f64>,
+    /// Open loop: requests due inside the measured window (`rate * duration`); the
+    /// difference to `requests` was never sent because the server fell behind.
+    pub expected: Option<u64>,
     /// Measured window in seconds.
     pub duration_s: f64,
     /// Requests that completed or failed inside the window.
@@ -181,6 +184,9 @@ impl Report {
             target: base.target,
             connections: base.connections,
             rate: base.rate,
+            expected: base
+                .rate
+                .map(|r| (r * base.window.as_secs_f64()).round() as u64),
             duration_s: secs,
             requests: answered + errors,
             ok,
@@ -211,7 +217,10 @@ impl Report {
     pub fn text(&self) -> String {
         let l = &self.latency_ms;
         let loop_kind = match self.rate {
-            Some(r) => format!("open loop at {r:.0} req/s"),
+            Some(r) => format!(
+                "open loop at {r:.0} req/s, {} due",
+                self.expected.unwrap_or(0)
+            ),
             None => "closed loop".to_string(),
         };
         format!(
@@ -260,6 +269,8 @@ pub struct ReportBase {
     pub connections: usize,
     /// Open-loop rate.
     pub rate: Option<f64>,
+    /// The measured window as configured (`--duration`).
+    pub window: Duration,
     /// "samples" or "spans".
     pub item_name: &'static str,
 }
@@ -300,6 +311,7 @@ mod tests {
             target: "t".into(),
             connections: 2,
             rate: None,
+            window: Duration::from_secs(2),
             item_name: "samples",
         };
         let r = Report::new(base, &a, Duration::from_secs(2));

@@ -2,10 +2,11 @@
 //! one request at a time on it.
 //!
 //! - Closed loop (no `rate`): each worker sends back to back; latency runs from the send.
-//! - Open loop (`rate`): request `i` is *due* at `start + i / rate`; a worker takes the next
-//!   ticket, sleeps until it is due and sends it. Latency runs from the due time, not from the
-//!   actual send, so a server that stalls is charged for the requests it made wait
-//!   (no coordinated omission). Timer granularity (~1 ms in tokio) is part of the figure.
+//! - Open loop (`rate`): request `i` is *due* at `start + i / rate`. A pacer thread sleeps
+//!   (nanosleep, ~50 us precision, unlike tokio's 1 ms timer wheel) until each due time and
+//!   queues the ticket; the first idle worker takes it and sends. Latency runs from the due
+//!   time, not from the actual send, so a server that stalls is charged for the requests it
+//!   made wait (no coordinated omission).
 //!
 //! Everything is bounded: no request is issued after `warmup + duration`, each request has a
 //! timeout, and a shared ticket counter caps the total number of requests.
@@ -21,8 +22,9 @@ use hyper::header::HOST;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
-use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio::time::{sleep, timeout, Instant};
 
 use crate::payload::Workload;
 use crate::report::{Report, ReportBase, Stats};
@@ -53,14 +55,14 @@ pub struct RunConfig {
 struct Shared {
     /// The configuration.
     cfg: RunConfig,
-    /// When warm-up started (time zero of the open-loop schedule).
-    start: Instant,
     /// Requests due before this are not measured.
     measure_from: Instant,
     /// No request is issued at or after this.
     end: Instant,
-    /// Next request number; also enforces `max_requests`.
+    /// Closed loop: next request number, which enforces `max_requests`.
     tickets: AtomicU64,
+    /// Open loop: due times queued by the pacer; `None` in closed loop.
+    schedule: Option<Mutex<mpsc::Receiver<std::time::Instant>>>,
 }
 
 /// Runs the load and returns the merged report.
@@ -73,16 +75,29 @@ pub async fn run(cfg: RunConfig) -> Report {
         target: cfg.target.display.clone(),
         connections: cfg.connections,
         rate: cfg.rate,
+        window: cfg.duration,
         item_name: cfg.workload.item_name,
     };
     let grace = cfg.timeout * 2 + Duration::from_secs(1);
     let connections = cfg.connections;
+    let (schedule, pacer) = match cfg.rate {
+        Some(rate) => {
+            // Room for a few seconds of backlog; a full queue only delays the pacer, the due
+            // times (and so the latencies) stay those of the schedule.
+            let (tx, rx) = mpsc::channel(65_536);
+            let (start, end) = (start.into_std(), end.into_std());
+            let max = cfg.max_requests;
+            let handle = std::thread::spawn(move || pace(tx, start, end, rate, max));
+            (Some(Mutex::new(rx)), Some(handle))
+        }
+        None => (None, None),
+    };
     let shared = Arc::new(Shared {
         cfg,
-        start,
         measure_from,
         end,
         tickets: AtomicU64::new(0),
+        schedule,
     });
     let mut set = JoinSet::new();
     for id in 0..connections {
@@ -96,9 +111,44 @@ pub async fn run(cfg: RunConfig) -> Report {
             total.merge(&stats);
         }
     }
-    set.abort_all();
+    if !set.is_empty() {
+        eprintln!(
+            "loadtest: {} worker(s) still busy after the grace period; their counts are lost",
+            set.len()
+        );
+        set.abort_all();
+    }
     let elapsed = Instant::now().saturating_duration_since(measure_from);
+    if let Some(handle) = pacer {
+        // The pacer stops at `end` by itself (or as soon as the queue is dropped).
+        drop(shared);
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
     Report::new(base, &total, elapsed)
+}
+
+/// The open-loop schedule: sleeps until each request is due and queues its due time.
+fn pace(
+    tx: mpsc::Sender<std::time::Instant>,
+    start: std::time::Instant,
+    end: std::time::Instant,
+    rate: f64,
+    max: u64,
+) {
+    let interval = 1.0 / rate;
+    for i in 0..max {
+        let due = start + Duration::from_secs_f64(interval * i as f64);
+        let now = std::time::Instant::now();
+        if due >= end || now >= end {
+            return;
+        }
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        if tx.blocking_send(due).is_err() {
+            return; // workers are gone
+        }
+    }
 }
 
 /// Opens one keep-alive HTTP/1.1 connection.
@@ -140,21 +190,25 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
     let payloads = &cfg.workload.payloads;
     // Workers start at different bodies so the server sees them all from the first round.
     let mut next = id % payloads.len().max(1);
-    let interval = cfg.rate.map(|r| 1.0 / r);
+    let open_loop = shared.schedule.is_some();
     loop {
-        let ticket = shared.tickets.fetch_add(1, Ordering::Relaxed);
-        if ticket >= cfg.max_requests {
-            break;
-        }
-        let due = match interval {
-            Some(iv) => shared.start + Duration::from_secs_f64(iv * ticket as f64),
-            None => Instant::now(),
+        let due = match &shared.schedule {
+            None => {
+                let ticket = shared.tickets.fetch_add(1, Ordering::Relaxed);
+                if ticket >= cfg.max_requests {
+                    break;
+                }
+                Instant::now()
+            }
+            Some(queue) => match queue.lock().await.recv().await {
+                Some(due) => Instant::from_std(due),
+                None => break,
+            },
         };
-        if due >= shared.end {
+        // Stop at the end of the window in wall-clock time: a server that fell behind an
+        // open-loop schedule leaves its backlog unsent (reported as `expected - requests`).
+        if Instant::now() >= shared.end {
             break;
-        }
-        if interval.is_some() {
-            sleep_until(due).await;
         }
         let measured = due >= shared.measure_from;
 
@@ -197,7 +251,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
         req.headers_mut().insert(HOST, cfg.target.host.clone());
 
         let sent = Instant::now();
-        let from = if interval.is_some() { due } else { sent };
+        let from = if open_loop { due } else { sent };
         match timeout(cfg.timeout, send(sender, req)).await {
             Ok(Ok(status)) => {
                 if measured {

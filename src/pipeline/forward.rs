@@ -167,7 +167,12 @@ impl Forwarder {
         let mut open = true;
         let concurrency = self.concurrency.max(1);
         loop {
-            while slots.len() < concurrency {
+            // Pop what finished first, so its place is free for the next record at once.
+            loop {
+                first_id += self.settle(&mut slots, &ready);
+                if slots.len() >= concurrency {
+                    break;
+                }
                 let Some(item) = ready.pop_front() else { break };
                 let id = first_id + slots.len() as u64;
                 let mut slot = Slot {
@@ -191,7 +196,6 @@ impl Forwarder {
                 }
                 slots.push_back(slot);
             }
-            first_id += self.settle(&mut slots, &ready);
             if *shutdown.borrow() || (!open && slots.is_empty() && ready.is_empty()) {
                 break;
             }

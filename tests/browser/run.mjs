@@ -86,6 +86,7 @@ function withTimeout(promise, ms, what) {
 
 async function runScenario(browser, pagePort, hostsSeen, edge, scenario) {
   const origin = `http://${scenario.host}:${pagePort}`;
+  const started = Date.now();
   // A fresh context per scenario: no cached preflights, cookies or sockets
   // carry over from one scenario to the next.
   const context = await browser.newContext();
@@ -111,6 +112,7 @@ async function runScenario(browser, pagePort, hostsSeen, edge, scenario) {
       served_host: hostsSeen.slice(before)[0] || null,
       page: result,
       network: network.summary(),
+      ms: Date.now() - started,
     };
   } finally {
     await context.close();
@@ -118,6 +120,7 @@ async function runScenario(browser, pagePort, hostsSeen, edge, scenario) {
 }
 
 async function main() {
+  const t0 = Date.now();
   const html = await readFile(join(here, 'page', 'index.html'), 'utf8');
   const js = await bundlePage();
   const { server, port, hostsSeen } = await startPageServer(html, js);
@@ -144,6 +147,7 @@ async function main() {
         '--host-resolver-rules=MAP *.localtest 127.0.0.1',
       ],
     });
+    log(`ready after ${Date.now() - t0} ms`);
     process.stdout.write(`${JSON.stringify({ ready: true, page_port: port, browser: browser.version() })}\n`);
     const config = JSON.parse(await readConfigLine());
     const results = [];

@@ -213,3 +213,26 @@ async fn upstream_down_then_up_loses_nothing() {
     assert_eq!(got, (0..20).collect::<Vec<u8>>());
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_is_not_paced_by_the_ack_timer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = Mock::start().await;
+    let mut cfg = config(tmp.path());
+    cfg.remote_write_upstream = Some(up.url("/w"));
+    let p = Pipeline::start(cfg).await.unwrap();
+    for i in 0..300u32 {
+        p.submit(batch(Queue::RemoteWrite, i.to_le_bytes().to_vec()))
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    wait_until("300 delivered", || up.delivered().len() == 300).await;
+    // One record per persist tick (200 ms) would take a minute.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    p.shutdown().await;
+}

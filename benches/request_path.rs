@@ -1,0 +1,143 @@
+//! The request path: token lookup + origin check against a large cache, OTLP JSON counting,
+//! and whole RUM / remote_write requests through an in-process edge over loopback.
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ingest_edge::config::LimitDefaults;
+use ingest_edge::origin::{OriginList, RequestOrigin};
+use ingest_edge::ratelimit::TokenLimiter;
+use ingest_edge::rum::{count_items, Format, Signal};
+use ingest_edge::secret::{TokenSecret, TokenType};
+use ingest_edge::token::cache::{ActiveToken, Lookup, TokenCache};
+use ingest_edge::usage::TokenUsage;
+
+const TOKENS: usize = 100_000;
+
+fn fixtures() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.join("../shared/fixtures")
+}
+
+fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
+    let cache = TokenCache::default();
+    let origins = OriginList::parse_all(&["https://*.example.com", "http://localhost:3000", "https://www.shop.example"]).unwrap();
+    let limits = LimitDefaults::default().client;
+    let mut secrets = Vec::with_capacity(n);
+    for i in 0..n {
+        let secret = TokenSecret::generate(TokenType::Client);
+        let id: Arc<str> = Arc::from(format!("tk_{i:012}").as_str());
+        let token = Arc::new(ActiveToken {
+            id: id.clone(),
+            token_type: TokenType::Client,
+            origins: origins.clone(),
+            tenant: None,
+            usage: Arc::new(TokenUsage::new(id)),
+            limiter: Arc::new(TokenLimiter::new(limits, true)),
+            revoked: false,
+        });
+        cache.insert(secret.digest(), token, None);
+        secrets.push(secret.expose().to_string());
+    }
+    (cache, secrets)
+}
+
+fn lookup_and_origin(c: &mut Criterion) {
+    let (cache, secrets) = cache_with_tokens(TOKENS);
+    let origin = b"https://app.example.com";
+    let mut i = 0usize;
+    c.bench_function("auth/parse+digest+lookup+origin (100k tokens)", |b| {
+        b.iter(|| {
+            i = (i + 7919) % secrets.len();
+            let secret = TokenSecret::parse(&secrets[i]).unwrap();
+            let Lookup::Active(t) = cache.lookup(&secret.digest(), 0) else { panic!("missing") };
+            let o = RequestOrigin::parse(origin).unwrap();
+            assert!(t.origins.allows(&o));
+        })
+    });
+}
+
+fn otlp_counting(c: &mut Criterion) {
+    let body = std::fs::read(fixtures().join("otel-js-2.12/export_00.json.body")).unwrap();
+    let mut g = c.benchmark_group("rum");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("count_items/otlp-json fixture", |b| {
+        b.iter(|| count_items(Signal::Traces, Format::Json, &body).unwrap())
+    });
+    g.finish();
+}
+
+fn whole_requests(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (edge, rum_secret, rw_secret) = rt.block_on(async {
+        let mut cfg = ingest_edge::Config::default();
+        cfg.server.ingest_addr = "127.0.0.1:0".parse().unwrap();
+        cfg.server.ops_addr = "127.0.0.1:0".parse().unwrap();
+        cfg.data_dir.0 = dir.path().to_owned();
+        cfg.admin.key = Some("bench-admin-key-0123456789".into());
+        cfg.pipeline.max_bytes = 1 << 40;
+        let edge = ingest_edge::Edge::start(cfg).await.unwrap();
+        let http = reqwest::Client::new();
+        let mut secrets = vec![];
+        for body in [
+            serde_json::json!({"name": "b", "type": "client", "origins": ["http://localhost:3000"],
+                "limits": {"requests_per_second": 4000000, "requests_burst": 4000000, "items_per_second": 4000000, "items_burst": 4000000,
+                           "per_client_requests_per_second": 4000000, "per_client_requests_burst": 4000000}}),
+            serde_json::json!({"name": "b", "type": "remote_write",
+                "limits": {"requests_per_second": 4000000, "requests_burst": 4000000, "items_per_second": 4000000, "items_burst": 4000000}}),
+        ] {
+            let v: serde_json::Value = http
+                .post(format!("http://{}/api/v1/tokens", edge.ops_addr()))
+                .bearer_auth(edge.admin_key())
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            secrets.push(v["token"].as_str().unwrap().to_string());
+        }
+        (edge, secrets[0].clone(), secrets[1].clone())
+    });
+    let http = reqwest::Client::new();
+    let rum_body = std::fs::read(fixtures().join("otel-js-2.12/export_00.json.body")).unwrap();
+    let rw_body = std::fs::read(fixtures().join("prometheus-2.42/body_000.bin")).unwrap();
+    let rum_url = format!("http://{}/v1/traces", edge.ingest_addr());
+    let rw_url = format!("http://{}/api/v1/write", edge.ingest_addr());
+    c.bench_function("http/rum request (loopback, keep-alive)", |b| {
+        b.to_async(&rt).iter_batched(
+            || rum_body.clone(),
+            |body| {
+                let req = http
+                    .post(&rum_url)
+                    .bearer_auth(&rum_secret)
+                    .header("origin", "http://localhost:3000")
+                    .header("content-type", "application/json")
+                    .body(body);
+                async move { assert_eq!(req.send().await.unwrap().status(), 200) }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("http/remote_write fixture request (loopback, keep-alive)", |b| {
+        b.to_async(&rt).iter_batched(
+            || rw_body.clone(),
+            |body| {
+                let req = http
+                    .post(&rw_url)
+                    .bearer_auth(&rw_secret)
+                    .header("content-type", "application/x-protobuf")
+                    .header("content-encoding", "snappy")
+                    .body(body);
+                async move { assert_eq!(req.send().await.unwrap().status(), 204) }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    rt.block_on(edge.shutdown());
+}
+
+criterion_group!(benches, lookup_and_origin, otlp_counting, whole_requests);
+criterion_main!(benches);

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Turns the runs recorded by compare.sh (a TSV of loadtest JSON reports plus per-run peak RSS,
+CPU seconds and what reached the blackhole) into the Markdown of BENCHMARKS.md.
+
+Throughput figures are medians over the A/B rounds; peak RSS is the maximum over the rounds.
+Only 2xx answers count as throughput. Machine facts and settings come from the environment
+that compare.sh exports.
+"""
+
+import csv
+import datetime
+import json
+import os
+import statistics
+import sys
+
+
+def load(path):
+    runs = []
+    for row in csv.DictReader(open(path), delimiter="\t"):
+        try:
+            row["r"] = json.load(open(row["json"]))
+        except (OSError, ValueError):
+            row["r"] = {}
+        runs.append(row)
+    return runs
+
+
+def pick(runs, phase, server):
+    return [x for x in runs if x["phase"] == phase and x["server"] == server and x["r"]]
+
+
+def med(rows, key):
+    vals = [x["r"].get(key, 0.0) for x in rows]
+    return statistics.median(vals) if vals else None
+
+
+def saturated(x):
+    """An open-loop run whose server sent back less than 95% of the schedule."""
+    r = x["r"]
+    return bool(r.get("rate")) and r.get("req_per_s", 0) < 0.95 * r["rate"]
+
+
+def p99(rows):
+    vals = [x["r"]["latency_ms"]["p99"] for x in rows if "latency_ms" in x["r"] and not saturated(x)]
+    return statistics.median(vals) if vals else None
+
+
+def p99_cell(rows):
+    if rows and all(saturated(x) for x in rows):
+        r = rows[0]["r"]
+        return f"saturated ({r.get('req_per_s', 0):,.0f} of {r['rate']:,.0f} req/s)"
+    return fmt(p99(rows))
+
+
+def hwm_mib(rows):
+    vals = [int(x["hwm_kib"] or 0) for x in rows]
+    return max(vals) / 1024 if vals else None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:,.0f}{unit}"
+    return f"{v:.2f}{unit}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def verdict(value, target, higher_is_better):
+    if value is None:
+        return "not measured"
+    ok = value >= target if higher_is_better else value <= target
+    return "**met**" if ok else "**not met**"
+
+
+def main():
+    runs = load(sys.argv[1])
+    env = os.environ.get
+    out = []
+    w = out.append
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    w("# Benchmarks\n")
+    w(f"Generated {now} by `{env('CMD', 'loadtest/compare.sh')}` (the one command that "
+      "regenerates this file; `--quick` for a ~1 minute smoke version).\n")
+    w("## Machine and settings\n")
+    w(f"- CPU: {env('CPU_MODEL', '?')}, `nproc` = {env('NPROC', '?')}; kernel {env('KERNEL', '?')}; "
+      f"load average at the end: {env('LOADAVG', '?')} (other work on the machine shows up here).")
+    w("- Memory (`free -g`):\n\n```\n" + env("FREE_G", "?") + "\n```\n")
+    w(f"- ingest-edge: {env('EDGE_VERSION', '?')}; peers: {env('VMAGENT_VERSION', '?')} (Debian "
+      f"`victoria-metrics`), {env('NGINX_VERSION', '?')} (Debian `nginx`, `return 204;`, "
+      "`worker_processes auto`).")
+    w(f"- Load: `loadtest` on the same cores, {env('CONNS', '?')} keep-alive connections (closed "
+      f"loop), {env('ROUNDS', '?')} A/B round(s) of {env('WARMUP', '?')} s warm-up + "
+      f"{env('DURATION', '?')} s measured; every run starts its server fresh. Open loop: "
+      f"{env('OL_CONNS', '?')} connections, latency from the intended send time. remote_write "
+      "bodies: 2000 samples, 8-12 labels, snappy; RUM: OTLP JSON exports of 2-4 KB with "
+      "`Origin` and a bearer token. The edge and vmagent forward to the same blackhole "
+      "(`loadtest sink`, 204).")
+    w(f"- Build took {env('BUILD_SECS', '?')} s, measuring {env('MEASURE_SECS', '?')} s.\n")
+
+    e_rw, v_rw = pick(runs, "rw-v1", "edge"), pick(runs, "rw-v1", "vmagent")
+    e_rum, n_rum = pick(runs, "rum", "edge"), pick(runs, "rum", "nginx")
+    e_fx, v_fx = pick(runs, "rw-fixtures", "edge"), pick(runs, "rw-fixtures", "vmagent")
+    e_v2 = pick(runs, "rw-v2", "edge")
+    e_olrw, v_olrw = pick(runs, "openloop-rw", "edge"), pick(runs, "openloop-rw", "vmagent")
+    e_olrum, n_olrum = pick(runs, "openloop-rum", "edge"), pick(runs, "openloop-rum", "nginx")
+
+    w("## Results\n")
+    w("| metric | ingest-edge | peer | edge / peer | target | status |")
+    w("|---|---|---|---|---|---|")
+    a, b = med(e_rw, "items_per_s"), med(v_rw, "items_per_s")
+    r = ratio(a, b)
+    w(f"| remote_write v1 samples/s (median) | {fmt(a)} | vmagent {fmt(b)} | {fmt(r, 'x')} | >= 1.5x | {verdict(r, 1.5, True)} |")
+    a, b = hwm_mib(e_rw), hwm_mib(v_rw)
+    r = ratio(a, b)
+    w(f"| peak RSS under remote_write (MiB, VmHWM) | {fmt(a)} | vmagent {fmt(b)} | {fmt(r, 'x')} | <= 0.5x | {verdict(r, 0.5, False)} |")
+    a, b = med(e_rum, "ok_per_s"), med(n_rum, "ok_per_s")
+    r = ratio(a, b)
+    w(f"| RUM requests/s (median) | {fmt(a)} | nginx 204 {fmt(b)} | {fmt(r, 'x')} | >= 0.8x | {verdict(r, 0.8, True)} |")
+    for label, e, p, peer in (("remote_write", e_olrw, v_olrw, "vmagent"), ("RUM", e_olrum, n_olrum, "nginx")):
+        rate = e[0]["r"].get("rate") if e else None
+        a, b = p99(e), p99(p)
+        w(f"| open-loop p99 latency, {label} at {fmt(rate)} req/s (half the edge's peak), ms "
+          f"| {p99_cell(e)} | {peer} {p99_cell(p)} | {fmt(ratio(a, b), 'x')} | <= 10 ms | {verdict(a, 10.0, False)} |")
+    a, b = med(e_fx, "items_per_s"), med(v_fx, "items_per_s")
+    w(f"| Prometheus 2.42 fixture replay, samples/s | {fmt(a)} | vmagent {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
+    a = med(e_v2, "items_per_s")
+    w(f"| remote_write v2 samples/s | {fmt(a)} | vmagent: no 2.0 support | | (info) | |")
+    cpu = lambda rows: sum(float(x["cpu_s"] or 0) for x in rows)
+    items = lambda rows: sum(x["r"].get("items_per_s", 0) * x["r"].get("duration_s", 0) for x in rows)
+    a = items(e_rw) / cpu(e_rw) if e_rw and cpu(e_rw) else None
+    b = items(v_rw) / cpu(v_rw) if v_rw and cpu(v_rw) else None
+    w(f"| remote_write samples per server CPU-second | {fmt(a)} | vmagent {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
+    w("")
+    w("Targets of issue 7 that this script does not measure (criterion benches and start-up "
+      "checks): v1 decode+validate >= 5 M samples/s on one core; 1 M tokens: start-up < 5 s, "
+      "RSS < 1 GiB, lookup + origin check < 200 ns; `/metrics` with 10 k tokens < 250 ms.\n")
+
+    w("## Anomalies\n")
+    notes = []
+    for x in runs:
+        rr = x["r"]
+        if x["status"] != "ok":
+            notes.append(f"- {x['phase']}/{x['server']}/round {x['round']}: {x['status']}")
+        if rr and (rr.get("non_2xx") or rr.get("errors")):
+            notes.append(f"- {x['phase']}/{x['server']}/round {x['round']}: {rr.get('non_2xx')} non-2xx "
+                         f"{rr.get('status')}, {rr.get('errors')} errors {rr.get('error_kinds')} "
+                         f"of {rr.get('requests')} requests")
+        if rr and saturated(x):
+            notes.append(f"- {x['phase']}/{x['server']}: open loop reached {rr['req_per_s']:.0f} of "
+                         f"{rr['rate']:.0f} req/s (server or generator saturated)")
+        if x["server"] in ("edge", "vmagent") and x["phase"] != "rum" and x["phase"] != "openloop-rum" \
+                and rr.get("ok") and int(x["sink_requests"] or 0) == 0:
+            notes.append(f"- {x['phase']}/{x['server']}/round {x['round']}: nothing reached the "
+                         "upstream blackhole during the run")
+    w("\n".join(notes) if notes else "None: every request of every run was answered 2xx.")
+    w("")
+
+    w("## All runs\n")
+    w("| phase | server | round | req/s | items/s | p50 ms | p99 ms | p99.9 ms | non-2xx | errors | peak RSS MiB | server CPU s | upstream reqs | upstream MB |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for x in runs:
+        rr = x["r"]
+        lat = rr.get("latency_ms", {})
+        w(f"| {x['phase']} | {x['server']} | {x['round']} | {fmt(rr.get('ok_per_s'))} | "
+          f"{fmt(rr.get('items_per_s'))} | {fmt(lat.get('p50'))} | {fmt(lat.get('p99'))} | "
+          f"{fmt(lat.get('p999'))} | {rr.get('non_2xx', 'n/a')} | {rr.get('errors', 'n/a')} | "
+          f"{int(x['hwm_kib'] or 0) / 1024:.1f} | {x['cpu_s']} | {x['sink_requests']} | "
+          f"{int(x['sink_bytes'] or 0) / 1e6:.1f} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+//! The rules a receiver holds every series to, shared by the 1.0 and 2.0 scanners
+//! (`scan_v1`, `scan_v2`), which feed them borrowed strings as they walk the body.
+//!
+//! The first problem found rejects the whole request (the edge never writes part of a request,
+//! so the `*-Written` counts of a rejected request are all 0).
+//!
+//! What the two specs require, and what is checked here:
+//! - 1.0 and 2.0 label sets: at least one label, `__name__` present (a SHOULD in the text, but a
+//!   series without a name cannot be stored by any receiver, so it is refused), names sorted
+//!   byte-wise with no repeats, no empty name or value, names and values valid UTF-8.
+//! - 1.0 only: metric names match `[a-zA-Z_:][a-zA-Z0-9_:]*` and label names
+//!   `[a-zA-Z_][a-zA-Z0-9_]*` (MUST in 1.0). In 2.0 these regexes are only a SHOULD and any
+//!   UTF-8 name is legal, so 2.0 names are not held to them.
+//! - 2.0 only: `symbols[0] == ""`, every reference in range, `labels_refs` of even length, and a
+//!   series carries samples or histograms, never both and never neither.
+//! - Native histograms of both versions: see [`super::histogram`].
+//! - Receiver limits in the spirit of Mimir's distributor ([`Limits`]).
+//!
+//! Stale markers (NaN with bit pattern 0x7ff0000000000002), other NaNs and ±Inf are legal sample
+//! values and are never looked at.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use super::wire::WireError;
+use super::{Limits, RwError};
+
+/// What is wrong with one series; `Copy` so rejecting costs nothing. Displayed after
+/// `series N:` in the 400 body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The series has no labels at all.
+    NoLabels,
+    /// No `__name__` label.
+    MissingMetricName,
+    /// A label name sorts before the previous one.
+    LabelsNotSorted,
+    /// Two labels share a name.
+    DuplicateLabelName,
+    /// A label name is the empty string.
+    EmptyLabelName,
+    /// A label value is the empty string.
+    EmptyLabelValue,
+    /// A 1.0 label name outside `[a-zA-Z_][a-zA-Z0-9_]*`.
+    InvalidLabelName,
+    /// A 1.0 metric name outside `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    InvalidMetricName,
+    /// A label (or exemplar label) string is not UTF-8: reported as an undecodable payload,
+    /// exactly as a protobuf `string` field would be.
+    InvalidUtf8,
+    /// 2.0: a series with both samples and histograms.
+    SamplesAndHistograms,
+    /// 2.0: a series with neither samples nor histograms.
+    NoSamplesOrHistograms,
+    /// 2.0: a series label reference points past the symbols table.
+    LabelRefOutOfRange,
+    /// 2.0: series `labels_refs` of odd length.
+    OddLabelRefs,
+    /// 2.0: an exemplar label reference is out of range or its list has odd length.
+    BadExemplarLabelRefs,
+    /// 2.0: a metadata help or unit reference points past the symbols table.
+    MetadataRefOutOfRange,
+    /// A native histogram whose buckets do not add up to its count.
+    HistogramCountMismatch,
+    /// A native histogram whose spans do not match its bucket values.
+    HistogramSpans,
+    /// A native histogram with a negative (or, float, non-finite) bucket count.
+    HistogramNegativeBucket,
+    /// A native histogram mixing integer and float fields.
+    HistogramMixedKinds,
+    /// More labels than `Limits::max_label_names_per_series`.
+    TooManyLabels,
+    /// A label name longer than `Limits::max_label_name_len` bytes.
+    LabelNameTooLong,
+    /// A label value longer than `Limits::max_label_value_len` bytes.
+    LabelValueTooLong,
+    /// A sample, histogram or exemplar more than `Limits::max_future_ms` ahead of now.
+    TooFarInFuture,
+}
+
+impl Problem {
+    /// Short human-readable text for the response body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Problem::NoLabels => "series has no labels",
+            Problem::MissingMetricName => "missing __name__ label",
+            Problem::LabelsNotSorted => "labels not sorted by name",
+            Problem::DuplicateLabelName => "duplicate label name",
+            Problem::EmptyLabelName => "empty label name",
+            Problem::EmptyLabelValue => "empty label value",
+            Problem::InvalidLabelName => "invalid label name",
+            Problem::InvalidMetricName => "invalid metric name",
+            Problem::InvalidUtf8 => "label is not valid UTF-8",
+            Problem::SamplesAndHistograms => "series has both samples and histograms",
+            Problem::NoSamplesOrHistograms => "series has neither samples nor histograms",
+            Problem::LabelRefOutOfRange => "label reference out of symbols range",
+            Problem::OddLabelRefs => "labels_refs has odd length",
+            Problem::BadExemplarLabelRefs => "invalid exemplar labels_refs",
+            Problem::MetadataRefOutOfRange => "metadata reference out of symbols range",
+            Problem::HistogramCountMismatch => "histogram bucket counts do not match its count",
+            Problem::HistogramSpans => "histogram spans do not match its buckets",
+            Problem::HistogramNegativeBucket => "histogram has a negative bucket count",
+            Problem::HistogramMixedKinds => "histogram mixes integer and float fields",
+            Problem::TooManyLabels => "too many labels",
+            Problem::LabelNameTooLong => "label name too long",
+            Problem::LabelValueTooLong => "label value too long",
+            Problem::TooFarInFuture => "timestamp too far in the future",
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which naming rules a label set is held to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Names {
+    /// 1.0: the legacy regexes are a MUST; values must be checked for UTF-8 here.
+    Legacy,
+    /// 2.0: any non-empty UTF-8 name; symbols were checked for UTF-8 once up front.
+    Utf8PreChecked,
+}
+
+const METRIC_NAME: &[u8] = b"__name__";
+
+/// `[a-zA-Z0-9_]`, plus `:` when `colon`; digits are refused in first position by the callers.
+const fn name_table(colon: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || (colon && c == b':');
+        b += 1;
+    }
+    t
+}
+static LABEL_CHARS: [bool; 256] = name_table(false);
+static METRIC_CHARS: [bool; 256] = name_table(true);
+
+fn matches_name(s: &[u8], table: &[bool; 256]) -> bool {
+    match s.first() {
+        Some(first) if !first.is_ascii_digit() => s.iter().all(|&b| table[usize::from(b)]),
+        _ => false,
+    }
+}
+
+/// Streaming check of one label set, fed (name, value) pairs in wire order; the pairs borrow
+/// from the decoded body (`'b`), so nothing is copied.
+pub(super) struct LabelSet<'b> {
+    /// Naming rules in force.
+    names: Names,
+    /// Pairs seen so far.
+    count: usize,
+    /// Previous name, for the sort and uniqueness check.
+    previous: &'b [u8],
+    /// Whether `__name__` was seen.
+    has_metric_name: bool,
+}
+
+impl<'b> LabelSet<'b> {
+    pub(super) fn new(names: Names) -> LabelSet<'b> {
+        LabelSet {
+            names,
+            count: 0,
+            previous: &[],
+            has_metric_name: false,
+        }
+    }
+
+    /// Checks the next pair against the previous ones and the limits.
+    #[inline]
+    pub(super) fn push(
+        &mut self,
+        name: &'b [u8],
+        value: &'b [u8],
+        limits: &Limits,
+    ) -> Result<(), Problem> {
+        self.count += 1;
+        if self.count > limits.max_label_names_per_series {
+            return Err(Problem::TooManyLabels);
+        }
+        if name.is_empty() {
+            return Err(Problem::EmptyLabelName);
+        }
+        if name.len() > limits.max_label_name_len {
+            return Err(Problem::LabelNameTooLong);
+        }
+        match compare(name, self.previous) {
+            Ordering::Greater => {}
+            Ordering::Equal => return Err(Problem::DuplicateLabelName),
+            Ordering::Less => return Err(Problem::LabelsNotSorted),
+        }
+        self.previous = name;
+        if value.is_empty() {
+            return Err(Problem::EmptyLabelValue);
+        }
+        if value.len() > limits.max_label_value_len {
+            return Err(Problem::LabelValueTooLong);
+        }
+        let is_metric_name = name == METRIC_NAME;
+        self.has_metric_name |= is_metric_name;
+        if self.names == Names::Legacy {
+            if is_metric_name {
+                // The regex implies ASCII, hence UTF-8.
+                if !matches_name(value, &METRIC_CHARS) {
+                    return Err(Problem::InvalidMetricName);
+                }
+            } else {
+                if !matches_name(name, &LABEL_CHARS) {
+                    return Err(Problem::InvalidLabelName);
+                }
+                // ASCII (the usual case) is UTF-8; the word-at-a-time ASCII test is cheaper.
+                if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+                    return Err(Problem::InvalidUtf8);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks that need the whole set: not empty, `__name__` present.
+    pub(super) fn finish(&self) -> Result<(), Problem> {
+        if self.count == 0 {
+            Err(Problem::NoLabels)
+        } else if !self.has_metric_name {
+            Err(Problem::MissingMetricName)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Byte-wise order; label names are short and usually differ in the first byte, where this
+/// beats a call to `memcmp`.
+#[inline]
+fn compare(a: &[u8], b: &[u8]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// `Err` when `ts` is after `deadline` (now + `max_future_ms`).
+#[inline]
+pub(super) fn check_time(ts: i64, deadline: i64) -> Result<(), Problem> {
+    if ts > deadline {
+        Err(Problem::TooFarInFuture)
+    } else {
+        Ok(())
+    }
+}
+
+/// Why a series (or the request) is refused, before the series index is attached.
+pub(super) enum Reject {
+    /// Not decodable as the declared message.
+    Payload,
+    /// Decodable, but breaks a rule.
+    Problem(Problem),
+}
+
+impl Reject {
+    /// The error for series number `series`.
+    pub(super) fn at(self, series: usize) -> RwError {
+        match self {
+            Reject::Payload => RwError::BadPayload,
+            Reject::Problem(problem) => RwError::InvalidSeries { series, problem },
+        }
+    }
+}
+
+impl From<Problem> for Reject {
+    fn from(p: Problem) -> Reject {
+        Reject::Problem(p)
+    }
+}
+
+impl From<WireError> for Reject {
+    fn from(_: WireError) -> Reject {
+        Reject::Payload
+    }
+}

@@ -1,0 +1,157 @@
+//! A minimal, allocation-free protobuf wire reader over a borrowed buffer: the hot path walks
+//! the decompressed body with it and borrows every string instead of building owned messages.
+//!
+//! It accepts exactly what prost accepts for the messages read here: tags 1 to 2^29-1, varints
+//! of at most 10 bytes, the four wire types plus groups (skipped, as prost skips an unknown
+//! group), and length prefixes that stay inside the buffer. Callers refuse a known field that
+//! arrives with the wrong wire type, as prost does.
+
+/// The body is not well-formed protobuf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WireError;
+
+/// One field's value; length-delimited payloads borrow from the buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Value<'a> {
+    /// Wire type 0.
+    Varint(u64),
+    /// Wire type 1.
+    Fixed64(u64),
+    /// Wire type 5.
+    Fixed32(u32),
+    /// Wire type 2.
+    Len(&'a [u8]),
+    /// Wire types 3..4: a whole group, already skipped (never a known field here).
+    Group,
+}
+
+impl<'a> Value<'a> {
+    /// The payload of a length-delimited field, or a wire error for any other wire type.
+    #[inline]
+    pub(super) fn bytes(self) -> Result<&'a [u8], WireError> {
+        match self {
+            Value::Len(b) => Ok(b),
+            _ => Err(WireError),
+        }
+    }
+}
+
+/// Iterates over the fields of one message.
+pub(super) struct Fields<'a> {
+    /// What is left of the message.
+    rest: &'a [u8],
+}
+
+/// Groups nested deeper than this are refused (prost's recursion limit is 100).
+const MAX_GROUP_DEPTH: u32 = 100;
+
+impl<'a> Fields<'a> {
+    /// Reads the fields of `message`.
+    #[inline]
+    pub(super) fn new(message: &'a [u8]) -> Fields<'a> {
+        Fields { rest: message }
+    }
+
+    /// The next (tag, value), `None` at the end of the message.
+    #[inline(always)]
+    pub(super) fn next_field(&mut self) -> Option<Result<(u32, Value<'a>), WireError>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        Some(self.read_field())
+    }
+
+    #[inline(always)]
+    fn read_field(&mut self) -> Result<(u32, Value<'a>), WireError> {
+        let (tag, wire_type) = read_key(&mut self.rest)?;
+        let value = match wire_type {
+            0 => Value::Varint(read_varint(&mut self.rest)?),
+            1 => Value::Fixed64(u64::from_le_bytes(take_array(&mut self.rest)?)),
+            2 => Value::Len(read_len(&mut self.rest)?),
+            3 => {
+                skip_group(&mut self.rest, tag, 1)?;
+                Value::Group
+            }
+            5 => Value::Fixed32(u32::from_le_bytes(take_array(&mut self.rest)?)),
+            _ => return Err(WireError),
+        };
+        Ok((tag, value))
+    }
+}
+
+/// Field key: (tag, wire type).
+#[inline(always)]
+fn read_key(buf: &mut &[u8]) -> Result<(u32, u8), WireError> {
+    let key = read_varint(buf)?;
+    let key = u32::try_from(key).map_err(|_| WireError)?;
+    let tag = key >> 3;
+    if tag == 0 {
+        return Err(WireError);
+    }
+    Ok((tag, (key & 7) as u8))
+}
+
+/// A base-128 varint of at most 10 bytes (the 10th may only carry the top bit of a u64).
+#[inline(always)]
+pub(super) fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    // One byte is by far the common case (tags, small lengths, small refs).
+    if let Some((&b, rest)) = buf.split_first() {
+        if b < 0x80 {
+            *buf = rest;
+            return Ok(u64::from(b));
+        }
+    }
+    read_varint_slow(buf)
+}
+
+#[inline(never)]
+fn read_varint_slow(buf: &mut &[u8]) -> Result<u64, WireError> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let (&b, rest) = buf.split_first().ok_or(WireError)?;
+        *buf = rest;
+        if i == 9 && b > 1 {
+            return Err(WireError);
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err(WireError)
+}
+
+#[inline(always)]
+fn read_len<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
+    let len = usize::try_from(read_varint(buf)?).map_err(|_| WireError)?;
+    let (payload, rest) = buf.split_at_checked(len).ok_or(WireError)?;
+    *buf = rest;
+    Ok(payload)
+}
+
+#[inline(always)]
+fn take_array<const N: usize>(buf: &mut &[u8]) -> Result<[u8; N], WireError> {
+    let (head, rest) = buf.split_first_chunk::<N>().ok_or(WireError)?;
+    *buf = rest;
+    Ok(*head)
+}
+
+/// Skips a group whose start key (with `tag`) was just read, up to its matching end key.
+/// Every iteration consumes at least one byte, so the loop is bounded by the buffer.
+fn skip_group(buf: &mut &[u8], tag: u32, depth: u32) -> Result<(), WireError> {
+    if depth > MAX_GROUP_DEPTH {
+        return Err(WireError);
+    }
+    loop {
+        let (t, wire_type) = read_key(buf)?;
+        match wire_type {
+            0 => drop(read_varint(buf)?),
+            1 => drop(take_array::<8>(buf)?),
+            2 => drop(read_len(buf)?),
+            3 => skip_group(buf, t, depth + 1)?,
+            4 if t == tag => return Ok(()),
+            5 => drop(take_array::<4>(buf)?),
+            _ => return Err(WireError),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Crash safety of acknowledged data: the real binary is SIGKILLed in the middle of a load of
+//! remote_write and RUM (traces, logs) requests, then restarted on the same data directory.
+//! Every request that got a 2xx before the kill must reach the upstreams afterwards
+//! (VictoriaMetrics for remote_write, a local OTLP receiver for RUM). Duplicates are allowed
+//! (delivery is at-least-once); losses are not.
+
+#[path = "pipeline_support/upstreams.rs"]
+mod upstreams;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use upstreams::{free_port, now_ms, otlp_logs, otlp_traces, rw_request, OtlpReceiver, Victoria};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ingest-edge");
+const KEY: &str = "pipeline-kill-admin-key-0000";
+const ORIGIN: &str = "http://localhost:3000";
+
+struct Served {
+    child: Child,
+    ingest: String,
+    ops: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &Path, rw_upstream: &str, otlp_upstream: &str) -> Served {
+    // The default per-client-address budget of a client token (10/s) would throttle a load
+    // that comes from one address; the test is about the spool, not the limiter. Small
+    // segments, so the kill also meets segment rolls and deletions.
+    let config = data_dir.join("edge-test.toml");
+    std::fs::write(
+        &config,
+        "[limits.client]\nper_client_requests_per_second = 100000\nper_client_requests_burst = 100000\n\
+         [pipeline]\nsegment_bytes = 32768\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
+        .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
+        .env("INGEST_EDGE_DATA_DIR", data_dir)
+        .env("INGEST_EDGE_ADMIN_KEY", KEY)
+        .env("INGEST_EDGE_REMOTE_WRITE_UPSTREAM", rw_upstream)
+        .env("INGEST_EDGE_OTLP_UPSTREAM", otlp_upstream)
+        .env("INGEST_EDGE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains("spool recovered") || line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("edge: {line}");
+                }
+                if let Some(rest) = line.split("listening ").nth(1) {
+                    let _ = tx.send(rest.to_string());
+                }
+            }
+        });
+    }
+    let line = rx.recv_timeout(Duration::from_secs(30)).expect("edge logs its addresses");
+    let addr = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
+    Served { ingest: addr("ingest="), ops: addr("ops="), child }
+}
+
+async fn create_token(http: &reqwest::Client, ops: &str, body: Value) -> String {
+    let resp = http
+        .post(format!("http://{ops}/api/v1/tokens"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+async fn spool_records(http: &reqwest::Client, ops: &str) -> Option<f64> {
+    let text = http.get(format!("http://{ops}/metrics")).send().await.ok()?.text().await.ok()?;
+    let mut total = 0.0;
+    for q in ["remote_write", "traces", "logs"] {
+        let prefix = format!("ingest_spool_records{{queue=\"{q}\"}} ");
+        total += text.lines().find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())?;
+    }
+    Some(total)
+}
+
+/// Acknowledged request ids per kind.
+#[derive(Default)]
+struct Acked {
+    rw: BTreeSet<u64>,
+    traces: BTreeSet<u64>,
+    logs: BTreeSet<u64>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_acknowledged_request() {
+    let vm = Victoria::start(free_port()).await;
+    // A slow OTLP upstream, so RUM data is still in the spool when the edge dies.
+    let otlp = OtlpReceiver::start(Duration::from_millis(5)).await;
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let edge = serve(data.path(), &vm.write_url(), &otlp.base_url());
+    let limits = json!({"requests_per_second": 1000000, "requests_burst": 1000000,
+                        "items_per_second": 1000000000u64, "items_burst": 1000000000u64});
+    let rw_token = create_token(&http, &edge.ops, json!({"name": "kill rw", "type": "remote_write", "limits": limits})).await;
+    let client_token = create_token(
+        &http,
+        &edge.ops,
+        json!({"name": "kill rum", "type": "client", "client_type": "web", "origins": [ORIGIN], "limits": limits}),
+    )
+    .await;
+
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let next_id = Arc::new(AtomicU64::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
+    let t0 = now_ms() - 3_600_000;
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..6u64 {
+        let (http, ingest) = (http.clone(), edge.ingest.clone());
+        let (rw_token, client_token) = (rw_token.clone(), client_token.clone());
+        let (acked, next_id, killed) = (acked.clone(), next_id.clone(), killed.clone());
+        workers.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let req = match w % 3 {
+                    0 => {
+                        let (body, _) = rw_request("edge_kill_test", id, 2, 3, t0 + id as i64);
+                        http.post(format!("http://{ingest}/api/v1/write"))
+                            .bearer_auth(&rw_token)
+                            .header("content-type", "application/x-protobuf")
+                            .header("content-encoding", "snappy")
+                            .header("x-prometheus-remote-write-version", "0.1.0")
+                            .body(body)
+                    }
+                    1 => http
+                        .post(format!("http://{ingest}/v1/traces"))
+                        .bearer_auth(&client_token)
+                        .header("origin", ORIGIN)
+                        .header("content-type", "application/json")
+                        .body(otlp_traces(id)),
+                    _ => http
+                        .post(format!("http://{ingest}/v1/logs"))
+                        .bearer_auth(&client_token)
+                        .header("origin", ORIGIN)
+                        .header("content-type", "application/json")
+                        .body(otlp_logs(id)),
+                };
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let mut a = acked.lock().unwrap();
+                        match w % 3 {
+                            0 => a.rw.insert(id),
+                            1 => a.traces.insert(id),
+                            _ => a.logs.insert(id),
+                        };
+                    }
+                    // Throttled (per-client budget) or overloaded: not acknowledged, not counted.
+                    Ok(r) => assert!(
+                        killed.load(Ordering::Relaxed) || matches!(r.status().as_u16(), 429 | 503),
+                        "unexpected status {} before the kill",
+                        r.status()
+                    ),
+                    Err(_) if killed.load(Ordering::Relaxed) => return,
+                    Err(e) => panic!("request failed before the kill: {e}"),
+                }
+                if killed.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+        });
+    }
+    // Kill in the middle of the load, once a fair amount was acknowledged.
+    let loaded = upstreams::eventually(Duration::from_secs(20), || async {
+        let a = acked.lock().unwrap();
+        a.rw.len() >= 500 && a.traces.len() >= 500 && a.logs.len() >= 500
+    })
+    .await;
+    {
+        let a = acked.lock().unwrap();
+        assert!(loaded, "load did not get going: rw={} traces={} logs={}", a.rw.len(), a.traces.len(), a.logs.len());
+    }
+    let mut edge = edge;
+    killed.store(true, Ordering::Relaxed);
+    edge.child.kill().unwrap(); // SIGKILL
+    edge.child.wait().unwrap();
+    while let Some(r) = workers.join_next().await {
+        r.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let at_kill = (
+        vm.req_ids("edge_kill_test").await.len(),
+        otlp.ids("/v1/traces", "kill-span-").len(),
+        otlp.ids("/v1/logs", "kill-log-").len(),
+    );
+
+    let edge = serve(data.path(), &vm.write_url(), &otlp.base_url());
+    let drained = upstreams::eventually(Duration::from_secs(60), || async {
+        spool_records(&http, &edge.ops).await == Some(0.0)
+    })
+    .await;
+    assert!(drained, "spool drained after restart");
+    // VictoriaMetrics answers 204 before new series are searchable: give it a moment.
+    upstreams::eventually(Duration::from_secs(15), || async {
+        acked.rw.is_subset(&vm.req_ids("edge_kill_test").await)
+    })
+    .await;
+    let delivered_rw = vm.req_ids("edge_kill_test").await;
+    let delivered_traces = otlp.ids("/v1/traces", "kill-span-");
+    let delivered_logs = otlp.ids("/v1/logs", "kill-log-");
+    let lost_rw: Vec<_> = acked.rw.difference(&delivered_rw).collect();
+    let lost_traces: Vec<_> = acked.traces.difference(&delivered_traces).collect();
+    let lost_logs: Vec<_> = acked.logs.difference(&delivered_logs).collect();
+    eprintln!(
+        "kill test: acknowledged rw={} traces={} logs={}; delivered before the kill rw={} traces={} logs={}; \
+         lost after restart rw={} traces={} logs={}",
+        acked.rw.len(), acked.traces.len(), acked.logs.len(),
+        at_kill.0, at_kill.1, at_kill.2,
+        lost_rw.len(), lost_traces.len(), lost_logs.len()
+    );
+    assert!(lost_rw.is_empty(), "acknowledged remote_write requests lost: {lost_rw:?}");
+    assert!(lost_traces.is_empty(), "acknowledged trace requests lost: {lost_traces:?}");
+    assert!(lost_logs.is_empty(), "acknowledged log requests lost: {lost_logs:?}");
+}
