@@ -102,7 +102,9 @@ lt_admin_post() {
 }
 
 LT_ADMIN_KEY="bench-admin-key-$$-$RANDOM$RANDOM"
-LT_LIMITS='"limits":{"requests_per_second":1000000,"requests_burst":1000000,"items_per_second":1000000000,"items_burst":1000000000}'
+# The per-client-address budget matters too: every request of the generator comes from
+# 127.0.0.1, i.e. from one "client" (defaults: 10 req/s for client tokens).
+LT_LIMITS='"limits":{"requests_per_second":1000000,"requests_burst":1000000,"items_per_second":1000000000,"items_burst":1000000000,"per_client_requests_per_second":1000000,"per_client_requests_burst":1000000}'
 
 # Starts ingest-edge with a fresh data dir, forwarding remote_write to the sink, and creates a
 # remote_write and a web client token. Sets EDGE_PID, EDGE_PORT, EDGE_OPS_PORT, RW_TOKEN,

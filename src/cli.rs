@@ -49,6 +49,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the local spool (reads the data directory; the edge may be running).
+    Spool {
+        /// Config file, for the data directory.
+        #[arg(long, default_value = "config/edge.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: SpoolAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SpoolAction {
+    /// Bytes, records and oldest record per queue.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pending records of a queue, oldest first, one JSON line each (metadata, not bodies).
+    Dump {
+        /// remote_write, traces or logs.
+        queue: crate::pipeline::Queue,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// The records the upstream refused instead of the pending ones.
+        #[arg(long)]
+        dead_letter: bool,
+    },
 }
 
 /// How to reach the admin API.
@@ -171,6 +198,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Token { conn, action } => token(&conn, action),
         Command::Audit { conn, limit, json } => audit(&conn, limit, json),
+        Command::Spool { config, action } => spool(&config, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,6 +232,39 @@ fn serve(path: &std::path::Path) -> Result<(), String> {
         edge.shutdown().await;
         Ok(())
     })
+}
+
+fn spool(config: &std::path::Path, action: SpoolAction) -> Result<(), String> {
+    use crate::pipeline::{dead_letter_dump, spool_dump, spool_stats};
+    let config = Config::load(config, false).map_err(|e| e.to_string())?;
+    let dir = &config.data_dir.0;
+    match action {
+        SpoolAction::Stats { json } => {
+            let stats = spool_stats(dir).map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{stats}");
+            }
+        }
+        SpoolAction::Dump {
+            queue,
+            limit,
+            dead_letter,
+        } => {
+            let mut out = std::io::stdout().lock();
+            let dump = if dead_letter {
+                dead_letter_dump
+            } else {
+                spool_dump
+            };
+            dump(dir, queue, limit, &mut out).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -21,6 +21,7 @@ mod dead_letter;
 mod forward;
 mod inspect;
 mod memory;
+mod queue;
 mod reader;
 mod record;
 mod segment;
@@ -42,6 +43,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 pub use inspect::{dead_letter_dump, spool_dump, spool_stats, QueueStats, SpoolStats};
+pub use queue::Queue;
 pub use record::Spooled;
 pub use segment::Position;
 
@@ -51,61 +53,6 @@ use memory::MemQueue;
 use spool::Spool;
 use stats::{now_ms, Budget, QueueMetrics, Reservation};
 use upstream::Upstream;
-
-/// The three queues, one per kind of upstream request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Queue {
-    /// Prometheus remote_write (v1 and v2).
-    RemoteWrite,
-    /// RUM spans (OTLP traces).
-    Traces,
-    /// RUM log records (OTLP logs).
-    Logs,
-}
-
-impl Queue {
-    /// Every queue, in a fixed order.
-    pub const ALL: [Queue; 3] = [Queue::RemoteWrite, Queue::Traces, Queue::Logs];
-
-    /// Label value and directory name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Queue::RemoteWrite => "remote_write",
-            Queue::Traces => "traces",
-            Queue::Logs => "logs",
-        }
-    }
-
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Queue::RemoteWrite => 1,
-            Queue::Traces => 2,
-            Queue::Logs => 3,
-        }
-    }
-
-    pub(crate) fn from_code(code: u8) -> Option<Queue> {
-        Queue::ALL.into_iter().find(|q| q.code() == code)
-    }
-}
-
-impl std::str::FromStr for Queue {
-    type Err = PipelineError;
-    fn from_str(s: &str) -> Result<Queue, PipelineError> {
-        Queue::ALL
-            .into_iter()
-            .find(|q| q.name() == s)
-            .ok_or_else(|| {
-                PipelineError::Config(format!("unknown queue {s:?} (remote_write, traces, logs)"))
-            })
-    }
-}
-
-impl std::fmt::Display for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One accepted request, as it must reach the upstream.
 #[derive(Clone, Debug)]
@@ -213,8 +160,21 @@ pub fn queue_dir(data_dir: &Path, queue: Queue) -> PathBuf {
 /// One queue's hand-off.
 #[derive(Debug)]
 enum Lane {
+    /// Durable: the group-commit spool.
     Disk(Spool),
+    /// `durable = false`: memory only.
     Memory(MemQueue),
+}
+
+/// A queue as `submit` and `render_metrics` see it.
+#[derive(Debug)]
+struct LaneState {
+    /// Where its batches go.
+    lane: Lane,
+    /// Its backlog and counters.
+    metrics: Arc<QueueMetrics>,
+    /// `Retry-After` when full: short if a forwarder drains the queue, long if nothing does.
+    retry_after_secs: u32,
 }
 
 #[derive(Debug)]
@@ -222,7 +182,7 @@ struct Inner {
     /// Bound on undelivered bytes, shared by the queues.
     budget: Arc<Budget>,
     /// Indexed like [`Queue::ALL`].
-    lanes: [(Lane, Arc<QueueMetrics>, u32); 3],
+    lanes: [LaneState; 3],
     /// Set by `shutdown`: new batches are refused.
     closed: AtomicBool,
     /// Tells forwarders to stop.
@@ -238,7 +198,7 @@ pub struct Pipeline {
 }
 
 impl Inner {
-    fn lane(&self, q: Queue) -> &(Lane, Arc<QueueMetrics>, u32) {
+    fn lane(&self, q: Queue) -> &LaneState {
         let [rw, traces, logs] = &self.lanes;
         match q {
             Queue::RemoteWrite => rw,
@@ -338,9 +298,13 @@ impl Pipeline {
                 };
                 forwarders.push(tokio::spawn(fw.run(stop.subscribe())));
             }
-            lanes.push((lane, metrics, retry_after));
+            lanes.push(LaneState {
+                lane,
+                metrics,
+                retry_after_secs: retry_after,
+            });
         }
-        let lanes: [(Lane, Arc<QueueMetrics>, u32); 3] = lanes
+        let lanes: [LaneState; 3] = lanes
             .try_into()
             .map_err(|_| PipelineError::Config("queue setup".into()))?;
         Ok(Pipeline {
@@ -360,7 +324,11 @@ impl Pipeline {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(HandoffError::Closed);
         }
-        let (lane, metrics, retry_after_secs) = self.inner.lane(batch.queue);
+        let LaneState {
+            lane,
+            metrics,
+            retry_after_secs,
+        } = self.inner.lane(batch.queue);
         let accepted_ms = now_ms();
         match lane {
             Lane::Disk(spool) => {
@@ -388,8 +356,8 @@ impl Pipeline {
     /// persist their read position; unfinished deliveries are resent after the next start).
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        for (lane, _, _) in &self.inner.lanes {
-            if let Lane::Disk(spool) = lane {
+        for state in &self.inner.lanes {
+            if let Lane::Disk(spool) = &state.lane {
                 spool.stop().await;
             }
         }
@@ -411,14 +379,14 @@ impl Pipeline {
         let queues: Vec<(Queue, &QueueMetrics)> = Queue::ALL
             .into_iter()
             .zip(&self.inner.lanes)
-            .map(|(q, (_, m, _))| (q, &**m))
+            .map(|(q, l)| (q, &*l.metrics))
             .collect();
         stats::render(&queues, &self.inner.budget, out);
     }
 
     /// Undelivered records and bytes of one queue.
     pub fn backlog(&self, queue: Queue) -> (u64, u64) {
-        let b = self.inner.lane(queue).1.backlog();
+        let b = self.inner.lane(queue).metrics.backlog();
         (b.records, b.bytes)
     }
 }

@@ -209,6 +209,7 @@ impl Usage {
     pub fn render(&self, out: &mut String) {
         let now = crate::time::unix_now();
         self.forget_idle_revoked(now);
+        // Tokens that never had a request have no counters: only their info and age series show.
         let mut tokens: Vec<Arc<TokenUsage>> =
             self.by_id.iter().map(|e| e.value().clone()).collect();
         tokens.sort_by(|a, b| a.token_id.cmp(&b.token_id));
@@ -325,7 +326,7 @@ impl Usage {
             ),
         ] {
             header(out, name, "counter", help);
-            for t in tokens.iter().skip(1) {
+            for t in tokens.iter().skip(1).filter(|t| t.counters.get().is_some()) {
                 if t_is_remote_write(&self.info, &t.token_id) {
                     let v =
                         t.load(|c| [&c.samples, &c.histograms, &c.exemplars, &c.metadata][pick]);
@@ -339,7 +340,7 @@ impl Usage {
             "counter",
             "Accepted spans (signal=traces) and log records (signal=logs).",
         );
-        for t in tokens.iter().skip(1) {
+        for t in tokens.iter().skip(1).filter(|t| t.counters.get().is_some()) {
             if t_is_remote_write(&self.info, &t.token_id) {
                 continue;
             }

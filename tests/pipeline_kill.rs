@@ -69,7 +69,10 @@ fn serve(data_dir: &Path, rw_upstream: &str, otlp_upstream: &str) -> Served {
         let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if line.contains("spool recovered") || line.contains("WARN") || line.contains("ERROR") {
+                if line.contains("spool recovered")
+                    || line.contains("WARN")
+                    || line.contains("ERROR")
+                {
                     eprintln!("edge: {line}");
                 }
                 if let Some(rest) = line.split("listening ").nth(1) {
@@ -78,9 +81,20 @@ fn serve(data_dir: &Path, rw_upstream: &str, otlp_upstream: &str) -> Served {
             }
         });
     }
-    let line = rx.recv_timeout(Duration::from_secs(30)).expect("edge logs its addresses");
-    let addr = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
-    Served { ingest: addr("ingest="), ops: addr("ops="), child }
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("edge logs its addresses");
+    let addr = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap()
+            .to_string()
+    };
+    Served {
+        ingest: addr("ingest="),
+        ops: addr("ops="),
+        child,
+    }
 }
 
 async fn create_token(http: &reqwest::Client, ops: &str, body: Value) -> String {
@@ -97,11 +111,20 @@ async fn create_token(http: &reqwest::Client, ops: &str, body: Value) -> String 
 }
 
 async fn spool_records(http: &reqwest::Client, ops: &str) -> Option<f64> {
-    let text = http.get(format!("http://{ops}/metrics")).send().await.ok()?.text().await.ok()?;
+    let text = http
+        .get(format!("http://{ops}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
     let mut total = 0.0;
     for q in ["remote_write", "traces", "logs"] {
         let prefix = format!("ingest_spool_records{{queue=\"{q}\"}} ");
-        total += text.lines().find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())?;
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())?;
     }
     Some(total)
 }
@@ -120,11 +143,19 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
     // A slow OTLP upstream, so RUM data is still in the spool when the edge dies.
     let otlp = OtlpReceiver::start(Duration::from_millis(5)).await;
     let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let edge = serve(data.path(), &vm.write_url(), &otlp.base_url());
     let limits = json!({"requests_per_second": 1000000, "requests_burst": 1000000,
                         "items_per_second": 1000000000u64, "items_burst": 1000000000u64});
-    let rw_token = create_token(&http, &edge.ops, json!({"name": "kill rw", "type": "remote_write", "limits": limits})).await;
+    let rw_token = create_token(
+        &http,
+        &edge.ops,
+        json!({"name": "kill rw", "type": "remote_write", "limits": limits}),
+    )
+    .await;
     let client_token = create_token(
         &http,
         &edge.ops,
@@ -200,7 +231,13 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
     .await;
     {
         let a = acked.lock().unwrap();
-        assert!(loaded, "load did not get going: rw={} traces={} logs={}", a.rw.len(), a.traces.len(), a.logs.len());
+        assert!(
+            loaded,
+            "load did not get going: rw={} traces={} logs={}",
+            a.rw.len(),
+            a.traces.len(),
+            a.logs.len()
+        );
     }
     let mut edge = edge;
     killed.store(true, Ordering::Relaxed);
@@ -240,7 +277,16 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
         at_kill.0, at_kill.1, at_kill.2,
         lost_rw.len(), lost_traces.len(), lost_logs.len()
     );
-    assert!(lost_rw.is_empty(), "acknowledged remote_write requests lost: {lost_rw:?}");
-    assert!(lost_traces.is_empty(), "acknowledged trace requests lost: {lost_traces:?}");
-    assert!(lost_logs.is_empty(), "acknowledged log requests lost: {lost_logs:?}");
+    assert!(
+        lost_rw.is_empty(),
+        "acknowledged remote_write requests lost: {lost_rw:?}"
+    );
+    assert!(
+        lost_traces.is_empty(),
+        "acknowledged trace requests lost: {lost_traces:?}"
+    );
+    assert!(
+        lost_logs.is_empty(),
+        "acknowledged log requests lost: {lost_logs:?}"
+    );
 }

@@ -79,7 +79,9 @@ async fn remote_write_reaches_victoria_metrics_exactly() {
     let (_, token) = edge.remote_write_token().await;
     let sent = send(&edge, &token, "edge_exact_test", 0..20).await;
     wait_forwarded(&edge, 20).await;
-    let got = vm.export_eventually("{__name__=\"edge_exact_test\"}", &sent).await;
+    let got = vm
+        .export_eventually("{__name__=\"edge_exact_test\"}", &sent)
+        .await;
     assert_eq!(got.len(), 20 * 3 * 4);
     assert_eq!(got, sent, "VictoriaMetrics holds exactly the samples sent");
     assert_eq!(
@@ -126,7 +128,11 @@ async fn upstream_down_for_a_while_loses_nothing() {
     );
     let vm = Victoria::start(port).await;
     wait_forwarded(&edge, 15).await;
-    assert_eq!(vm.export_eventually("{__name__=\"edge_down_test\"}", &sent).await, sent);
+    assert_eq!(
+        vm.export_eventually("{__name__=\"edge_down_test\"}", &sent)
+            .await,
+        sent
+    );
     edge.stop().await;
 }
 
@@ -165,7 +171,9 @@ async fn damaged_tail(
     wait_forwarded(&edge, keep as u64).await;
     let mut want: Vec<Point> = per_request[..keep].concat();
     want.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    let got = vm.export_eventually(&format!("{{__name__=\"{name}\"}}"), &want).await;
+    let got = vm
+        .export_eventually(&format!("{{__name__=\"{name}\"}}"), &want)
+        .await;
     edge.stop().await;
     (want, got)
 }
@@ -256,6 +264,9 @@ async fn full_spool_answers_503_and_recovers_when_the_upstream_drains_it() {
         vm.req_ids("edge_full_test").await == acked
     })
     .await;
-    assert!(ok, "VictoriaMetrics holds exactly the acknowledged requests");
+    assert!(
+        ok,
+        "VictoriaMetrics holds exactly the acknowledged requests"
+    );
     edge.stop().await;
 }

@@ -350,3 +350,64 @@ fn sigkill_during_admin_writes_keeps_every_acknowledged_change() {
     kill(&mut again.child, "-KILL");
     let _ = again.child.wait();
 }
+
+#[test]
+fn spool_cli_shows_what_was_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut edge = serve(dir.path());
+    let http = reqwest::blocking::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("http://{}/api/v1/tokens", edge.ops))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"name": "rw", "type": "remote_write"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read(here.join("../shared/fixtures/prometheus-2.42/body_000.bin")).unwrap();
+    for _ in 0..3 {
+        let r = http
+            .post(format!("http://{}/api/v1/write", edge.ingest))
+            .bearer_auth(created["token"].as_str().unwrap())
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", "snappy")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let spool = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("spool")
+            .args(args)
+            .env("INGEST_EDGE_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stats: serde_json::Value = serde_json::from_str(&spool(&["stats", "--json"])).unwrap();
+    let rw = stats["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "remote_write")
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(rw["pending_records"], 3, "{stats}");
+    // Each record holds the original compressed body plus its framing and metadata.
+    assert!(
+        rw["pending_bytes"].as_u64().unwrap() >= 3 * body.len() as u64,
+        "{stats}"
+    );
+    let dump = spool(&["dump", "remote_write", "--limit", "10"]);
+    assert_eq!(dump.lines().count(), 3, "{dump}");
+    assert!(dump.contains(created["id"].as_str().unwrap()), "{dump}");
+    assert!(!dump.contains(created["token"].as_str().unwrap()));
+    kill(&mut edge.child, "-KILL");
+    let _ = edge.child.wait();
+}

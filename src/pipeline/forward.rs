@@ -61,11 +61,15 @@ struct Item {
 
 /// A record dispatched and not yet part of the acknowledged prefix.
 struct Slot {
+    /// Its position, which becomes the acknowledged position while it is the oldest slot.
     start: Position,
+    /// Bytes released from the budget once it is part of the finished prefix.
     size: u64,
     /// Kept for a re-dispatch after a panic and for the dead letter; dropped once finished.
     batch: Option<Spooled>,
+    /// Acceptance time, for the oldest-record gauge once the slots before it are gone.
     accepted_ms: Option<u64>,
+    /// Delivered or dead-lettered.
     done: bool,
 }
 

@@ -36,9 +36,13 @@ pub(crate) enum WriterMsg {
 
 /// An append taken from the channel, waiting for its group's fsync.
 struct Pending {
+    /// The complete frame.
     frame: Vec<u8>,
+    /// Acceptance time, for the backlog gauge.
     accepted_ms: u64,
+    /// Kept when the group is durable, released otherwise.
     reservation: Reservation,
+    /// The caller waiting for the fsync.
     done: oneshot::Sender<io::Result<()>>,
 }
 

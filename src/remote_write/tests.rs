@@ -268,3 +268,43 @@ fn decoder_is_reusable_after_errors() {
         );
     }
 }
+
+#[test]
+fn buffer_is_kept_for_normal_requests_and_dropped_after_huge_ones() {
+    let mut decoder = Decoder::new();
+    let limits = Limits::default();
+    let small = snappy(&request(vec![series(UP); 100]).encode_to_vec());
+    assert_eq!(
+        decoder.decode(Version::V1, &small, &limits, NOW),
+        samples(100)
+    );
+    let warm = decoder.buffer_capacity();
+    assert!(warm > 0);
+    assert_eq!(
+        decoder.decode(Version::V1, &small, &limits, NOW),
+        samples(100)
+    );
+    assert_eq!(
+        decoder.buffer_capacity(),
+        warm,
+        "a warm decoder reuses its buffer"
+    );
+
+    let huge = WriteRequest {
+        timeseries: Vec::new(),
+        metadata: vec![super::proto_v1::MetricMetadata {
+            r#type: 1,
+            metric_family_name: "m".into(),
+            help: "h".repeat(5 << 20),
+            unit: String::new(),
+        }],
+    };
+    let huge = snappy(&huge.encode_to_vec());
+    let got = decoder.decode(Version::V1, &huge, &limits, NOW);
+    assert_eq!(got.map(|w| w.metadata), Ok(1));
+    assert_eq!(
+        decoder.buffer_capacity(),
+        0,
+        "a one-off 5 MiB buffer is not pinned"
+    );
+}

@@ -21,7 +21,7 @@ pub(super) enum Value<'a> {
     Fixed32(u32),
     /// Wire type 2.
     Len(&'a [u8]),
-    /// Wire types 3..4: a whole group, already skipped (never a known field here).
+    /// Wire type 3: a whole group, already skipped up to its end (never a known field here).
     Group,
 }
 
@@ -52,13 +52,18 @@ impl<'a> Fields<'a> {
         Fields { rest: message }
     }
 
-    /// The next (tag, value), `None` at the end of the message.
+    /// The next (tag, value), `None` at the end of the message. After an error the iterator
+    /// is exhausted, so no loop over it can spin on a malformed field.
     #[inline(always)]
     pub(super) fn next_field(&mut self) -> Option<Result<(u32, Value<'a>), WireError>> {
         if self.rest.is_empty() {
             return None;
         }
-        Some(self.read_field())
+        let field = self.read_field();
+        if field.is_err() {
+            self.rest = &[];
+        }
+        Some(field)
     }
 
     #[inline(always)]

@@ -52,6 +52,8 @@ pub struct Registry {
     /// changes.
     active: DashMap<String, Arc<ActiveToken>>,
     writer: tokio::sync::Mutex<()>,
+    /// One clock for every limiter: creating a clock per token costs a calibration each.
+    clock: governor::clock::DefaultClock,
 }
 
 impl Registry {
@@ -69,6 +71,7 @@ impl Registry {
             records: DashMap::new(),
             active: DashMap::new(),
             writer: tokio::sync::Mutex::new(()),
+            clock: governor::clock::DefaultClock::default(),
         };
         for record in registry.store.load()? {
             registry.apply(record);
@@ -255,9 +258,10 @@ impl Registry {
         let limits = defaults.with(&record.limits);
         let limiter = match self.active.get(&record.id) {
             Some(prev) if prev.limiter.limits == limits => prev.limiter.clone(),
-            _ => Arc::new(TokenLimiter::new(
+            _ => Arc::new(TokenLimiter::with_clock(
                 limits,
                 record.token_type == TokenType::Client,
+                self.clock.clone(),
             )),
         };
         let token = Arc::new(ActiveToken {

@@ -236,3 +236,31 @@ async fn forwarding_is_not_paced_by_the_ack_timer() {
     );
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbled_ack_file_means_resending_not_losing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = Mock::start().await;
+    let mut cfg = config(tmp.path());
+    cfg.remote_write_upstream = Some(up.url("/w"));
+    let p = Pipeline::start(cfg.clone()).await.unwrap();
+    for i in 0..5u8 {
+        p.submit(batch(Queue::RemoteWrite, vec![i; 10]))
+            .await
+            .unwrap();
+    }
+    wait_until("5 delivered", || up.delivered().len() == 5).await;
+    p.shutdown().await;
+    let ack = queue_dir(tmp.path(), Queue::RemoteWrite).join("ack");
+    std::fs::write(&ack, b"garbage").unwrap();
+    let p = Pipeline::start(cfg).await.unwrap();
+    wait_until("resent", || up.delivered().len() == 10).await;
+    let mut again: Vec<u8> = up.delivered()[5..].iter().map(|b| b[0]).collect();
+    again.sort_unstable();
+    assert_eq!(
+        again,
+        vec![0, 1, 2, 3, 4],
+        "at-least-once: everything still on disk is sent again"
+    );
+    p.shutdown().await;
+}
