@@ -479,10 +479,15 @@ impl Config {
                     key,
                     reason: format!("{url:?}: {e}"),
                 })?;
-                if !matches!(parsed.scheme(), "http" | "https") {
+                // The forwarders' HTTP client is built without TLS (upstreams sit on the
+                // private network); refuse https here rather than at the first delivery.
+                if parsed.scheme() != "http" {
                     return Err(ConfigError::Invalid {
                         key,
-                        reason: format!("{url:?}: scheme must be http or https"),
+                        reason: format!(
+                            "{url:?}: scheme must be http (TLS to upstreams is not built in; \
+                             use a local TLS proxy)"
+                        ),
                     });
                 }
             }
