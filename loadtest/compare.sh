@@ -12,13 +12,16 @@
 # server fresh (new data dir, new tokens) so runs do not inherit each other's state.
 #
 # Usage: loadtest/compare.sh [--quick] [--rounds N] [--duration SECS] [--warmup SECS]
-#                            [--connections N] [--out FILE] [--no-write] [--no-build]
+#                            [--connections N] [--rum-connections N] [--out FILE]
+#                            [--no-write] [--no-build]
 # (LOADTEST_BIN / INGEST_EDGE_BIN override the binaries used with --no-build.)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-ROUNDS=3 DURATION=15 WARMUP=3 CONNS=4 OL_CONNS=32 QUICK=0 WRITE=1 BUILD=1
+# remote_write: 4 connections, like a Prometheus with a few shards; RUM: 32, standing for many
+# browsers at once (an edge that batches its fsyncs across requests needs concurrency).
+ROUNDS=3 DURATION=15 WARMUP=3 CONNS=4 RUM_CONNS=32 OL_CONNS=32 QUICK=0 WRITE=1 BUILD=1
 OUT="$ROOT/BENCHMARKS.md"
 BUDGET=540 # seconds for the whole script; pairs that would start after it are skipped
 ARGS="$*"
@@ -30,10 +33,11 @@ while [ $# -gt 0 ]; do
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
         --connections) CONNS=$2; shift ;;
+        --rum-connections) RUM_CONNS=$2; shift ;;
         --out) OUT=$2; shift ;;
         --no-write) WRITE=0 ;;
         --no-build) BUILD=0 ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -65,6 +69,10 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -x "$EDGE" ] || lt_die "$EDGE missing"
 [ -x "$LT" ] || lt_die "$LT missing"
+# Private copies: a rebuild by someone else during the run must not mix two binaries in one table.
+mkdir -p "$WORK/bin"
+cp -p "$EDGE" "$WORK/bin/ingest-edge" && cp -p "$LT" "$WORK/bin/loadtest" || lt_die "copying binaries failed"
+EDGE="$WORK/bin/ingest-edge" LT="$WORK/bin/loadtest"
 BUILD_SECS=$((SECONDS - START))
 MEASURE_START=$SECONDS
 FIXTURES="$ROOT/../shared/fixtures/prometheus-2.42"
@@ -184,14 +192,14 @@ EOF
 }
 
 # --- phases --------------------------------------------------------------------------------
-lt_log "measuring: $ROUNDS round(s) of ${WARMUP}s warm-up + ${DURATION}s, $CONNS connections"
+lt_log "measuring: $ROUNDS round(s) of ${WARMUP}s warm-up + ${DURATION}s, $CONNS (RUM: $RUM_CONNS) connections"
 for round in $(seq "$ROUNDS"); do
     over_budget && { lt_log "time budget reached: skipping rw round $round"; break; }
     run_one rw-v1 edge "$round" rw-v1 --connections "$CONNS"
     [ -n "$VMAGENT" ] && run_one rw-v1 vmagent "$round" rw-v1 --connections "$CONNS"
     over_budget && { lt_log "time budget reached: skipping rum round $round"; break; }
-    run_one rum edge "$round" rum --connections "$CONNS"
-    [ -n "$NGINX" ] && run_one rum nginx "$round" rum --connections "$CONNS"
+    run_one rum edge "$round" rum --connections "$RUM_CONNS"
+    [ -n "$NGINX" ] && run_one rum nginx "$round" rum --connections "$RUM_CONNS"
 done
 
 if [ "$QUICK" = 0 ] && ! over_budget; then
@@ -220,7 +228,8 @@ export FREE_G="$(free -g)" LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)" KERNEL="$(
 export VMAGENT_VERSION="$([ -n "$VMAGENT" ] && echo "vmagent $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || "$VMAGENT" -version 2>&1 | head -1)" || echo "vmagent missing")"
 export NGINX_VERSION="$([ -n "$NGINX" ] && "$NGINX" -v 2>&1 | head -1 || echo missing)"
 export EDGE_VERSION="$("$EDGE" --version 2>/dev/null | head -1 || echo unknown)"
-export ROUNDS DURATION WARMUP CONNS OL_CONNS BUILD_SECS MEASURE_SECS
+export ROUNDS DURATION WARMUP CONNS RUM_CONNS OL_CONNS BUILD_SECS MEASURE_SECS
+export EDGE_BUILT="$(date -u -r "$EDGE" '+%Y-%m-%d %H:%M UTC')"
 python3 "$HERE/compare_report.py" "$RUNS" >"$WORK/report.md"
 cat "$WORK/report.md"
 if [ "$WRITE" = 1 ]; then

@@ -91,11 +91,13 @@ def main():
     w(f"- CPU: {env('CPU_MODEL', '?')}, `nproc` = {env('NPROC', '?')}; kernel {env('KERNEL', '?')}; "
       f"load average at the end: {env('LOADAVG', '?')} (other work on the machine shows up here).")
     w("- Memory (`free -g`):\n\n```\n" + env("FREE_G", "?") + "\n```\n")
-    w(f"- ingest-edge: {env('EDGE_VERSION', '?')}; peers: {env('VMAGENT_VERSION', '?')} (Debian "
+    w(f"- ingest-edge: {env('EDGE_VERSION', '?')}, binary built {env('EDGE_BUILT', '?')}, "
+      "built-in defaults (durable spool on: fsync before the 2xx); peers: {env('VMAGENT_VERSION', '?')} (Debian "
       f"`victoria-metrics`), {env('NGINX_VERSION', '?')} (Debian `nginx`, `return 204;`, "
       "`worker_processes auto`).")
-    w(f"- Load: `loadtest` on the same cores, {env('CONNS', '?')} keep-alive connections (closed "
-      f"loop), {env('ROUNDS', '?')} A/B round(s) of {env('WARMUP', '?')} s warm-up + "
+    w(f"- Load: `loadtest` on the same cores, closed loop on keep-alive connections: "
+      f"{env('CONNS', '?')} for remote_write (a Prometheus with a few shards), "
+      f"{env('RUM_CONNS', '?')} for RUM (many browsers); {env('ROUNDS', '?')} A/B round(s) of {env('WARMUP', '?')} s warm-up + "
       f"{env('DURATION', '?')} s measured; every run starts its server fresh. Open loop: "
       f"{env('OL_CONNS', '?')} connections, latency from the intended send time. remote_write "
       "bodies: 2000 samples, 8-12 labels, snappy; RUM: OTLP JSON exports of 2-4 KB with "
