@@ -21,7 +21,12 @@ fn fixtures() -> std::path::PathBuf {
 
 fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
     let cache = TokenCache::default();
-    let origins = OriginList::parse_all(&["https://*.example.com", "http://localhost:3000", "https://www.shop.example"]).unwrap();
+    let origins = OriginList::parse_all(&[
+        "https://*.example.com",
+        "http://localhost:3000",
+        "https://www.shop.example",
+    ])
+    .unwrap();
     let limits = LimitDefaults::default().client;
     let mut secrets = Vec::with_capacity(n);
     for i in 0..n {
@@ -50,7 +55,9 @@ fn lookup_and_origin(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % secrets.len();
             let secret = TokenSecret::parse(&secrets[i]).unwrap();
-            let Lookup::Active(t) = cache.lookup(&secret.digest(), 0) else { panic!("missing") };
+            let Lookup::Active(t) = cache.lookup(&secret.digest(), 0) else {
+                panic!("missing")
+            };
             let o = RequestOrigin::parse(origin).unwrap();
             assert!(t.origins.allows(&o));
         })
@@ -68,7 +75,11 @@ fn otlp_counting(c: &mut Criterion) {
 }
 
 fn whole_requests(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (edge, rum_secret, rw_secret) = rt.block_on(async {
         let mut cfg = ingest_edge::Config::default();
@@ -121,21 +132,24 @@ fn whole_requests(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    c.bench_function("http/remote_write fixture request (loopback, keep-alive)", |b| {
-        b.to_async(&rt).iter_batched(
-            || rw_body.clone(),
-            |body| {
-                let req = http
-                    .post(&rw_url)
-                    .bearer_auth(&rw_secret)
-                    .header("content-type", "application/x-protobuf")
-                    .header("content-encoding", "snappy")
-                    .body(body);
-                async move { assert_eq!(req.send().await.unwrap().status(), 204) }
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    c.bench_function(
+        "http/remote_write fixture request (loopback, keep-alive)",
+        |b| {
+            b.to_async(&rt).iter_batched(
+                || rw_body.clone(),
+                |body| {
+                    let req = http
+                        .post(&rw_url)
+                        .bearer_auth(&rw_secret)
+                        .header("content-type", "application/x-protobuf")
+                        .header("content-encoding", "snappy")
+                        .body(body);
+                    async move { assert_eq!(req.send().await.unwrap().status(), 204) }
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     rt.block_on(edge.shutdown());
 }
 

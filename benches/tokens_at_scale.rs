@@ -24,9 +24,16 @@ fn rss_kib() -> u64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let n: usize = std::env::var("TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let origins = ingest_edge::origin::OriginList::parse_all(&["https://*.example.com", "http://localhost:3000"]).unwrap();
+    let origins = ingest_edge::origin::OriginList::parse_all(&[
+        "https://*.example.com",
+        "http://localhost:3000",
+    ])
+    .unwrap();
     let mut secrets = Vec::with_capacity(1000);
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
@@ -46,16 +53,26 @@ fn main() {
             created_at: 1_700_000_000,
             rotated_at: None,
             revoked_at: None,
-            secrets: vec![StoredSecret { digest: secret.digest(), expires_at: None }],
+            secrets: vec![StoredSecret {
+                digest: secret.digest(),
+                expires_at: None,
+            }],
         });
     }
     let file = serde_json::json!({"version": 1, "tokens": records});
-    std::fs::write(dir.path().join("tokens.json"), serde_json::to_vec(&file).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("tokens.json"),
+        serde_json::to_vec(&file).unwrap(),
+    )
+    .unwrap();
     drop(file);
     drop(records);
     let rss_before = rss_kib();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let start = Instant::now();
     let edge = rt.block_on(async {
         let mut cfg = ingest_edge::Config::default();
@@ -80,7 +97,9 @@ fn main() {
     for i in 0..iterations {
         let s = &secrets[i % secrets.len()];
         let secret = TokenSecret::parse(s).unwrap();
-        let Lookup::Active(t) = cache.lookup(&secret.digest(), 0) else { panic!("missing token") };
+        let Lookup::Active(t) = cache.lookup(&secret.digest(), 0) else {
+            panic!("missing token")
+        };
         let o = RequestOrigin::parse(b"https://app.example.com").unwrap();
         black_box(t.origins.allows(&o));
     }
@@ -96,7 +115,8 @@ fn main() {
         let Some(s) = e.secrets.first() else { continue };
         if let Lookup::Active(t) = cache.lookup(&s.digest, 0) {
             t.usage.request(ingest_edge::usage::Endpoint::Traces, 200);
-            t.usage.rum_items(ingest_edge::usage::Endpoint::Traces, i as u64);
+            t.usage
+                .rum_items(ingest_edge::usage::Endpoint::Traces, i as u64);
         }
     }
     let start = Instant::now();

@@ -92,7 +92,8 @@ def main():
       f"load average at the end: {env('LOADAVG', '?')} (other work on the machine shows up here).")
     w("- Memory (`free -g`):\n\n```\n" + env("FREE_G", "?") + "\n```\n")
     w(f"- ingest-edge: {env('EDGE_VERSION', '?')}, binary built {env('EDGE_BUILT', '?')}, "
-      "built-in defaults (durable spool on: fsync before the 2xx); peers: {env('VMAGENT_VERSION', '?')} (Debian "
+      "built-in defaults (durable spool on: fsync before the 2xx); "
+      f"peers: {env('VMAGENT_VERSION', '?')} (Debian "
       f"`victoria-metrics`), {env('NGINX_VERSION', '?')} (Debian `nginx`, `return 204;`, "
       "`worker_processes auto`).")
     w(f"- Load: `loadtest` on the same cores, closed loop on keep-alive connections: "
@@ -101,8 +102,8 @@ def main():
       f"{env('DURATION', '?')} s measured; every run starts its server fresh. Open loop: "
       f"{env('OL_CONNS', '?')} connections, latency from the intended send time. remote_write "
       "bodies: 2000 samples, 8-12 labels, snappy; RUM: OTLP JSON exports of 2-4 KB with "
-      "`Origin` and a bearer token. The edge and vmagent forward to the same blackhole "
-      "(`loadtest sink`, 204).")
+      "`Origin` and a bearer token. The edge (remote_write and OTLP) and vmagent forward to "
+      "the same blackhole (`loadtest sink`, 204).")
     w(f"- Build took {env('BUILD_SECS', '?')} s, measuring {env('MEASURE_SECS', '?')} s.\n")
 
     e_rw, v_rw = pick(runs, "rw-v1", "edge"), pick(runs, "rw-v1", "vmagent")

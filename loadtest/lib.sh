@@ -106,7 +106,9 @@ LT_ADMIN_KEY="bench-admin-key-$$-$RANDOM$RANDOM"
 # 127.0.0.1, i.e. from one "client" (defaults: 10 req/s for client tokens).
 LT_LIMITS='"limits":{"requests_per_second":1000000,"requests_burst":1000000,"items_per_second":1000000000,"items_burst":1000000000,"per_client_requests_per_second":1000000,"per_client_requests_burst":1000000}'
 
-# Starts ingest-edge with a fresh data dir, forwarding remote_write to the sink, and creates a
+# Starts ingest-edge with a fresh data dir, forwarding remote_write and OTLP to the sink (without
+# an upstream, RUM data stays in the local spool until it is full and the edge answers 503),
+# and creates a
 # remote_write and a web client token. Sets EDGE_PID, EDGE_PORT, EDGE_OPS_PORT, RW_TOKEN,
 # CLIENT_TOKEN. The process runs in its data dir so no config/edge.toml is picked up: the
 # built-in defaults plus the environment below are what is measured.
@@ -121,6 +123,7 @@ lt_start_edge() {
             INGEST_EDGE_DATA_DIR="$dir/data" \
             INGEST_EDGE_ADMIN_KEY="$LT_ADMIN_KEY" \
             INGEST_EDGE_REMOTE_WRITE_UPSTREAM="http://127.0.0.1:$SINK_PORT/api/v1/write" \
+            INGEST_EDGE_OTLP_UPSTREAM="http://127.0.0.1:$SINK_PORT" \
             INGEST_EDGE_LOG="${INGEST_EDGE_LOG:-warn}" \
             exec "$EDGE" serve
     ) >"$dir/edge.log" 2>&1 &

@@ -19,7 +19,7 @@ use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::remote_write::Limits;
 use crate::server::{self, Listener};
 use crate::token::registry::Registry;
-use crate::token::store::{FileStore, StoreError};
+use crate::token::store::{FileStore, StoreError, TokenStore};
 use crate::usage::Usage;
 
 /// Everything a request handler needs, behind one `Arc`.
@@ -71,9 +71,13 @@ impl Edge {
         let (admin_key, admin_key_path) =
             AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
                 .map_err(StartError::AdminKey)?;
-        let usage = Arc::new(Usage::new(config.usage.revoked_idle_timeout));
         let store = Arc::new(FileStore::open(&data_dir)?);
-        let registry = Registry::open(store, usage.clone(), config.limits.clone())?;
+        let records = store.load()?;
+        let usage = Arc::new(Usage::with_capacity(
+            config.usage.revoked_idle_timeout,
+            records.len(),
+        ));
+        let registry = Registry::from_records(store, records, usage.clone(), config.limits.clone());
         let p = &config.pipeline;
         let pipeline = Pipeline::start(PipelineConfig {
             data_dir: data_dir.clone(),

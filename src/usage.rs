@@ -14,6 +14,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 
 use crate::reject::Reason;
+use crate::token::registry::IdHasher;
 use crate::token::TokenRecord;
 
 /// The `endpoint` label.
@@ -149,9 +150,9 @@ impl TokenUsage {
 /// The usage registry: one [`TokenUsage`] per token id that has a cache entry, plus the shared
 /// one for unmatched requests.
 pub struct Usage {
-    by_id: DashMap<Arc<str>, Arc<TokenUsage>>,
+    by_id: DashMap<Arc<str>, Arc<TokenUsage>, IdHasher>,
     /// Token metadata for `ingest_token_info` and the age gauge, refreshed by the control plane.
-    info: DashMap<Arc<str>, TokenInfo>,
+    info: DashMap<Arc<str>, TokenInfo, IdHasher>,
     unknown: Arc<TokenUsage>,
     revoked_idle_timeout: Duration,
 }
@@ -171,9 +172,14 @@ struct TokenInfo {
 
 impl Usage {
     pub fn new(revoked_idle_timeout: Duration) -> Usage {
+        Usage::with_capacity(revoked_idle_timeout, 0)
+    }
+
+    /// Sized for `tokens` tokens (start-up with a large store).
+    pub fn with_capacity(revoked_idle_timeout: Duration, tokens: usize) -> Usage {
         Usage {
-            by_id: DashMap::new(),
-            info: DashMap::new(),
+            by_id: DashMap::with_capacity_and_hasher(tokens, IdHasher::default()),
+            info: DashMap::with_capacity_and_hasher(tokens, IdHasher::default()),
             unknown: Arc::new(TokenUsage::new(Arc::from(""))),
             revoked_idle_timeout,
         }
@@ -400,7 +406,7 @@ impl Usage {
     }
 }
 
-fn t_is_remote_write(info: &DashMap<Arc<str>, TokenInfo>, id: &Arc<str>) -> bool {
+fn t_is_remote_write(info: &DashMap<Arc<str>, TokenInfo, IdHasher>, id: &Arc<str>) -> bool {
     info.get(id)
         .map(|i| i.token_type == "remote_write")
         .unwrap_or(false)
