@@ -16,7 +16,8 @@ use hyper::{Method, Request};
 
 use crate::edge::AppState;
 use crate::http::{self, Resp};
-use crate::reject::Reject;
+use crate::pipeline::{Batch, HandoffError};
+use crate::reject::{Reason, Reject};
 use crate::usage::{Endpoint, TokenUsage};
 
 pub mod cors;
@@ -60,6 +61,19 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr)
         .request_duration(endpoint)
         .record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// Phase 10: the hand-off. A 2xx may only follow `Ok` (the batch is durable).
+pub async fn hand_off(state: &AppState, batch: Batch) -> Result<(), Reject> {
+    state.pipeline.submit(batch).await.map_err(|e| match e {
+        HandoffError::Overloaded { retry_after_secs } => {
+            Reject::new(Reason::Overloaded).retry_after(retry_after_secs)
+        }
+        other => {
+            tracing::error!(error = %other, "hand-off to the pipeline failed");
+            Reject::new(Reason::Overloaded).retry_after(1)
+        }
+    })
 }
 
 /// Counts a finished request under `usage` and returns its response.

@@ -14,7 +14,7 @@ use crate::auth;
 use crate::body;
 use crate::edge::AppState;
 use crate::http::{self, Resp};
-use crate::pipeline::{Batch, HandoffError, Queue};
+use crate::pipeline::{Batch, Queue};
 use crate::reject::{Reason, Reject};
 use crate::remote_write::{check_encoding, Decoder, RwError, Version, Written};
 use crate::secret::TokenType;
@@ -149,13 +149,7 @@ async fn accept(
             body: wire,
             items,
         };
-        state.pipeline.submit(batch).await.map_err(|e| match e {
-            HandoffError::Overloaded { retry_after_secs } => {
-                Reject::new(Reason::Overloaded).retry_after(retry_after_secs)
-            }
-            #[allow(unreachable_patterns)]
-            _ => Reject::new(Reason::Overloaded).retry_after(1),
-        })?;
+        super::hand_off(state, batch).await?;
         token.usage.remote_write(
             written.samples,
             written.histograms,

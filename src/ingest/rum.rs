@@ -16,7 +16,7 @@ use crate::body;
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::origin::RequestOrigin;
-use crate::pipeline::{Batch, HandoffError, Queue};
+use crate::pipeline::{Batch, Queue};
 use crate::reject::{Reason, Reject};
 use crate::rum::{self, Format, Signal};
 use crate::secret::TokenType;
@@ -143,13 +143,7 @@ async fn accept(
         body: decoded,
         items,
     };
-    state.pipeline.submit(batch).await.map_err(|e| match e {
-        HandoffError::Overloaded { retry_after_secs } => {
-            Reject::new(Reason::Overloaded).retry_after(retry_after_secs)
-        }
-        #[allow(unreachable_patterns)]
-        _ => Reject::new(Reason::Overloaded).retry_after(1),
-    })?;
+    super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);
     Ok(http::bytes(
         200,
