@@ -344,6 +344,8 @@ pub struct PipelineSettings {
     /// Deliveries in flight per queue. 1 keeps upstream order (Prometheus and Mimir reject
     /// out-of-order samples); raise it for VictoriaMetrics or OTLP upstreams.
     pub forward_concurrency: usize,
+    /// Deliveries in flight per RUM queue (traces, logs); OTLP receivers accept any order.
+    pub rum_forward_concurrency: usize,
 }
 
 impl Default for PipelineSettings {
@@ -358,6 +360,7 @@ impl Default for PipelineSettings {
             upstream_timeout: Duration::from_secs(30),
             retry_max_backoff: Duration::from_secs(30),
             forward_concurrency: 1,
+            rum_forward_concurrency: 16,
         }
     }
 }
@@ -461,11 +464,16 @@ impl Config {
                 });
             }
         }
-        if !(1..=64).contains(&self.pipeline.forward_concurrency) {
-            return Err(ConfigError::Invalid {
-                key: "pipeline.forward_concurrency",
-                reason: "must be between 1 and 64".into(),
-            });
+        for (key, n) in [
+            ("pipeline.forward_concurrency", self.pipeline.forward_concurrency),
+            ("pipeline.rum_forward_concurrency", self.pipeline.rum_forward_concurrency),
+        ] {
+            if !(1..=64).contains(&n) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be between 1 and 64".into(),
+                });
+            }
         }
         for (key, url) in [
             (

@@ -90,6 +90,7 @@ impl Edge {
             upstream_timeout: p.upstream_timeout,
             retry_max_backoff: p.retry_max_backoff,
             forward_concurrency: p.forward_concurrency,
+            rum_forward_concurrency: p.rum_forward_concurrency,
         })
         .await
         .map_err(|e| StartError::Pipeline(e.to_string()))?;

@@ -98,6 +98,9 @@ pub struct PipelineConfig {
     /// Deliveries in flight per queue (default 1, which keeps upstream order: Prometheus and
     /// Mimir reject out-of-order samples; raise it for VictoriaMetrics or OTLP upstreams).
     pub forward_concurrency: usize,
+    /// Deliveries in flight per RUM queue (traces, logs): OTLP receivers take batches in any
+    /// order, and one request per browser batch needs parallel deliveries to keep up.
+    pub rum_forward_concurrency: usize,
 }
 
 impl PipelineConfig {
@@ -114,6 +117,7 @@ impl PipelineConfig {
             upstream_timeout: Duration::from_secs(30),
             retry_max_backoff: Duration::from_secs(30),
             forward_concurrency: 1,
+            rum_forward_concurrency: 16,
         }
     }
 }
@@ -294,7 +298,11 @@ impl Pipeline {
                     metrics: Arc::clone(&metrics),
                     budget: Arc::clone(&budget),
                     dead: Arc::new(Mutex::new(dead)),
-                    concurrency: cfg.forward_concurrency,
+                    concurrency: if queue == Queue::RemoteWrite {
+                        cfg.forward_concurrency
+                    } else {
+                        cfg.rum_forward_concurrency
+                    },
                 };
                 forwarders.push(tokio::spawn(fw.run(stop.subscribe())));
             }
