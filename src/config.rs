@@ -465,8 +465,14 @@ impl Config {
             }
         }
         for (key, n) in [
-            ("pipeline.forward_concurrency", self.pipeline.forward_concurrency),
-            ("pipeline.rum_forward_concurrency", self.pipeline.rum_forward_concurrency),
+            (
+                "pipeline.forward_concurrency",
+                self.pipeline.forward_concurrency,
+            ),
+            (
+                "pipeline.rum_forward_concurrency",
+                self.pipeline.rum_forward_concurrency,
+            ),
         ] {
             if !(1..=64).contains(&n) {
                 return Err(ConfigError::Invalid {
