@@ -231,6 +231,38 @@ export EDGE_VERSION="$("$EDGE" --version 2>/dev/null | head -1 || echo unknown)"
 export ROUNDS DURATION WARMUP CONNS RUM_CONNS OL_CONNS BUILD_SECS MEASURE_SECS
 export EDGE_BUILT="$(date -u -r "$EDGE" '+%Y-%m-%d %H:%M UTC')"
 python3 "$HERE/compare_report.py" "$RUNS" >"$WORK/report.md"
+if [ "$QUICK" = 0 ]; then
+    # The in-process targets: criterion figures and the token-population checks, same machine,
+    # same run. Raw lines, so nothing is rounded or reinterpreted.
+    lt_log "in-process benches (criterion --quick, tokens_at_scale)"
+    {
+        echo
+        echo "## In-process targets (same run)"
+        echo
+        echo "\`cargo bench --bench remote_write -- --quick synthetic\` (decode + validate, one core):"
+        echo
+        echo '```'
+        (cd "$ROOT" && cargo bench -q --bench remote_write -- --quick synthetic 2>/dev/null | grep -E "^remote_write|time:|thrpt:")
+        echo '```'
+        echo
+        echo "\`cargo bench --bench origin -- --quick\` and \`cargo bench --bench request_path -- --quick auth\`:"
+        echo
+        echo '```'
+        (cd "$ROOT" && cargo bench -q --bench origin -- --quick 2>/dev/null | grep -E "^origin|time:")
+        (cd "$ROOT" && cargo bench -q --bench request_path -- --quick auth 2>/dev/null | grep -E "^auth|time:")
+        echo '```'
+        echo
+        echo "\`cargo bench --bench tokens_at_scale\` (1,000,000 tokens in the store; then \`TOKENS=10000\` for /metrics with 10 k active tokens):"
+        echo
+        echo '```'
+        (cd "$ROOT" && cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{')
+        (cd "$ROOT" && TOKENS=10000 cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{')
+        echo '```'
+        echo
+        echo "Targets: v1 decode >= 5 M samples/s; 1 M tokens: startup_ms < 5000, rss_growth_mib < 1024,"
+        echo "lookup_plus_origin_ns < 200; metrics_render_ms < 250 with 10 k active tokens."
+    } >>"$WORK/report.md"
+fi
 cat "$WORK/report.md"
 if [ "$WRITE" = 1 ]; then
     cp "$WORK/report.md" "$OUT"
