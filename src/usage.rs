@@ -442,6 +442,50 @@ mod tests {
         assert_eq!(Escaped("a\"b\\c\nd").to_string(), "a\\\"b\\\\c\\nd");
     }
 
+    fn record(id: &str, revoked: bool) -> TokenRecord {
+        TokenRecord {
+            id: id.into(),
+            name: "n".into(),
+            token_type: crate::secret::TokenType::RemoteWrite,
+            client_type: None,
+            origins: Default::default(),
+            environment: String::new(),
+            tenant: None,
+            limits: Default::default(),
+            created_at: 1,
+            rotated_at: None,
+            revoked_at: revoked.then_some(2),
+            secrets: vec![],
+        }
+    }
+
+    #[test]
+    fn revoked_tokens_disappear_once_idle_and_active_ones_stay() {
+        let usage = Usage::new(Duration::ZERO);
+        let active = usage.for_token(&record("tk_active", false));
+        let revoked = usage.for_token(&record("tk_revoked", true));
+        active.remote_write(5, 0, 0, 0);
+        revoked.remote_write(7, 0, 0, 0);
+        let mut out = String::new();
+        usage.render(&mut out);
+        assert!(
+            out.contains("ingest_samples_total{token_id=\"tk_active\"} 5"),
+            "{out}"
+        );
+        assert!(!out.contains("tk_revoked"), "{out}");
+        // With a long timeout the revoked token's counters are still shown.
+        let usage = Usage::new(Duration::from_secs(3600));
+        usage
+            .for_token(&record("tk_revoked", true))
+            .remote_write(7, 0, 0, 0);
+        let mut out = String::new();
+        usage.render(&mut out);
+        assert!(
+            out.contains("ingest_samples_total{token_id=\"tk_revoked\"} 7"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn unknown_codes_fall_into_500() {
         assert_eq!(CODES[code_index(418)], 500);
