@@ -3,10 +3,17 @@
 //! `ingest_rejected_total` increment with its reason when refused).
 //!
 //! The phases of a request, in order (each may end it):
-//! 1. route (404/405), 2. CORS preflight (RUM, no token needed), 3. token: location, format,
-//! lookup, type (401/403), 4. origin (RUM, 403), 5. media type and encoding (415, before the
-//! body), 6. request rate (429), 7. body read with size and time bounds (413/408),
-//! 8. decompress and decode (400/413), 9. item rate (429/413), 10. hand-off (503), 11. count.
+//! 1. route (404/405);
+//! 2. CORS preflight (RUM, no token needed);
+//! 3. token: location, format, lookup, type (401/403);
+//! 4. origin (RUM, 403);
+//! 5. media type and encoding (415, before the body);
+//! 6. request rate (429);
+//! 7. body read with size and time bounds (413/408);
+//! 8. decompress and decode (400/413);
+//! 9. item rate (429/413);
+//! 10. hand-off (503);
+//! 11. count.
 
 use std::net::IpAddr;
 use std::sync::Arc;
