@@ -78,20 +78,10 @@ impl Edge {
             records.len(),
         ));
         let registry = Registry::from_records(store, records, usage.clone(), config.limits.clone());
-        let p = &config.pipeline;
-        let pipeline = Pipeline::start(PipelineConfig {
-            data_dir: data_dir.clone(),
-            durable: p.durable,
-            max_bytes: p.max_bytes,
-            segment_bytes: p.segment_bytes,
-            remote_write_upstream: p.remote_write_upstream.clone(),
-            otlp_upstream: p.otlp_upstream.clone(),
-            tenant_header: p.tenant_header.clone(),
-            upstream_timeout: p.upstream_timeout,
-            retry_max_backoff: p.retry_max_backoff,
-            forward_concurrency: p.forward_concurrency,
-            rum_forward_concurrency: p.rum_forward_concurrency,
-        })
+        let pipeline = Pipeline::start(PipelineConfig::from_settings(
+            data_dir.clone(),
+            &config.pipeline,
+        ))
         .await
         .map_err(|e| StartError::Pipeline(e.to_string()))?;
         let rw = &config.remote_write;

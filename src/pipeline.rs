@@ -33,6 +33,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use crate::config::PipelineSettings;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,21 +105,26 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// Defaults for everything but the data directory.
-    pub fn new(data_dir: impl Into<PathBuf>) -> PipelineConfig {
+    /// The config file's `[pipeline]` settings for a data directory.
+    pub fn from_settings(data_dir: impl Into<PathBuf>, p: &PipelineSettings) -> PipelineConfig {
         PipelineConfig {
             data_dir: data_dir.into(),
-            durable: true,
-            max_bytes: 1 << 30,
-            segment_bytes: 64 << 20,
-            remote_write_upstream: None,
-            otlp_upstream: None,
-            tenant_header: None,
-            upstream_timeout: Duration::from_secs(30),
-            retry_max_backoff: Duration::from_secs(30),
-            forward_concurrency: 1,
-            rum_forward_concurrency: 16,
+            durable: p.durable,
+            max_bytes: p.max_bytes,
+            segment_bytes: p.segment_bytes,
+            remote_write_upstream: p.remote_write_upstream.clone(),
+            otlp_upstream: p.otlp_upstream.clone(),
+            tenant_header: p.tenant_header.clone(),
+            upstream_timeout: p.upstream_timeout,
+            retry_max_backoff: p.retry_max_backoff,
+            forward_concurrency: p.forward_concurrency,
+            rum_forward_concurrency: p.rum_forward_concurrency,
         }
+    }
+
+    /// Defaults (those of the config file) for everything but the data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> PipelineConfig {
+        PipelineConfig::from_settings(data_dir, &PipelineSettings::default())
     }
 }
 
