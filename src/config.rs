@@ -346,6 +346,9 @@ pub struct PipelineSettings {
     pub forward_concurrency: usize,
     /// Deliveries in flight per RUM queue (traces, logs); OTLP receivers accept any order.
     pub rum_forward_concurrency: usize,
+    /// Consecutive records merged into one upstream request up to this many uncompressed
+    /// bytes; 0 sends one request per accepted request.
+    pub forward_batch_bytes: u64,
 }
 
 impl Default for PipelineSettings {
@@ -361,6 +364,7 @@ impl Default for PipelineSettings {
             retry_max_backoff: Duration::from_secs(30),
             forward_concurrency: 1,
             rum_forward_concurrency: 16,
+            forward_batch_bytes: 4 << 20,
         }
     }
 }
@@ -480,6 +484,12 @@ impl Config {
                     reason: "must be between 1 and 64".into(),
                 });
             }
+        }
+        if self.pipeline.forward_batch_bytes > 64 << 20 {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.forward_batch_bytes",
+                reason: "must be at most 64 MiB (67108864); 0 turns merging off".into(),
+            });
         }
         for (key, url) in [
             (

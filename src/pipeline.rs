@@ -21,6 +21,7 @@ mod dead_letter;
 mod forward;
 mod inspect;
 mod memory;
+mod merge;
 mod queue;
 mod reader;
 mod record;
@@ -102,6 +103,9 @@ pub struct PipelineConfig {
     /// Deliveries in flight per RUM queue (traces, logs): OTLP receivers take batches in any
     /// order, and one request per browser batch needs parallel deliveries to keep up.
     pub rum_forward_concurrency: usize,
+    /// Consecutive records merged into one upstream request, up to this many uncompressed
+    /// body bytes (0: one request per record).
+    pub forward_batch_bytes: u64,
 }
 
 impl PipelineConfig {
@@ -119,6 +123,7 @@ impl PipelineConfig {
             retry_max_backoff: p.retry_max_backoff,
             forward_concurrency: p.forward_concurrency,
             rum_forward_concurrency: p.rum_forward_concurrency,
+            forward_batch_bytes: p.forward_batch_bytes,
         }
     }
 
@@ -309,6 +314,7 @@ impl Pipeline {
                     } else {
                         cfg.rum_forward_concurrency
                     },
+                    batch_bytes: cfg.forward_batch_bytes,
                 };
                 forwarders.push(tokio::spawn(fw.run(stop.subscribe())));
             }

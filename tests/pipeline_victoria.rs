@@ -133,6 +133,13 @@ async fn upstream_down_for_a_while_loses_nothing() {
             .await,
         sent
     );
+    // The backlog went out merged: the head record that was being retried, then the other
+    // 14 together (VictoriaMetrics decoded the merged body: every sample is there).
+    let requests = vm.write_requests().await;
+    assert!(
+        (1.0..=3.0).contains(&requests),
+        "{requests} write requests for 15 records"
+    );
     edge.stop().await;
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::dead_letter::DeadLetter;
+use super::merge::Group;
 use super::reader::DiskReader;
 use super::record::{decode_payload, encode_spooled, frame_raw, Spooled};
 use super::segment::Position;
@@ -60,6 +61,7 @@ struct Item {
 }
 
 /// A record dispatched and not yet part of the acknowledged prefix.
+#[derive(Debug)]
 struct Slot {
     /// Its position, which becomes the acknowledged position while it is the oldest slot.
     start: Position,
@@ -71,6 +73,30 @@ struct Slot {
     accepted_ms: Option<u64>,
     /// Delivered or dead-lettered.
     done: bool,
+}
+
+impl Slot {
+    /// A record handed to a delivery.
+    fn new(start: Position, size: u64, batch: &Spooled) -> Slot {
+        Slot {
+            start,
+            size,
+            batch: Some(batch.clone()),
+            accepted_ms: Some(batch.accepted_ms),
+            done: false,
+        }
+    }
+
+    /// A record settled without a delivery (it went straight to the dead letter).
+    fn finished(start: Position, size: u64) -> Slot {
+        Slot {
+            start,
+            size,
+            batch: None,
+            accepted_ms: None,
+            done: true,
+        }
+    }
 }
 
 impl Source {
@@ -155,6 +181,8 @@ pub(crate) struct Forwarder {
     pub dead: Arc<Mutex<DeadLetter>>,
     /// Deliveries in flight at once (1 keeps upstream order).
     pub concurrency: usize,
+    /// Largest merged request, in uncompressed body bytes (0: one request per record).
+    pub batch_bytes: u64,
 }
 
 impl Forwarder {
@@ -171,34 +199,44 @@ impl Forwarder {
         let mut open = true;
         let concurrency = self.concurrency.max(1);
         loop {
-            // Pop what finished first, so its place is free for the next record at once.
+            // Pop what finished first, so its place is free for the next delivery at once.
             loop {
                 first_id += self.settle(&mut slots, &ready);
-                if slots.len() >= concurrency {
+                if tasks.len() >= concurrency {
                     break;
                 }
                 let Some(item) = ready.pop_front() else { break };
-                let id = first_id + slots.len() as u64;
-                let mut slot = Slot {
-                    start: item.start,
-                    size: item.size,
-                    batch: None,
-                    accepted_ms: None,
-                    done: false,
-                };
-                match item.batch {
-                    Ok(batch) => {
-                        slot.accepted_ms = Some(batch.accepted_ms);
-                        let h = tasks.spawn(self.deliver(batch.clone()));
-                        task_slot.insert(h.id(), id);
-                        slot.batch = Some(batch);
-                    }
+                let batch = match item.batch {
+                    Ok(batch) => batch,
                     Err(raw) => {
                         self.park(frame_raw(&raw)).await;
-                        slot.done = true;
+                        slots.push_back(Slot::finished(item.start, item.size));
+                        continue;
+                    }
+                };
+                // The records that follow join this delivery while they merge with it.
+                let first = first_id + slots.len() as u64;
+                slots.push_back(Slot::new(item.start, item.size, &batch));
+                let mut group = Group::new(batch, self.batch_bytes);
+                while let Some(Item {
+                    batch: Ok(next), ..
+                }) = ready.front()
+                {
+                    if group.push(next.clone()).is_err() {
+                        break;
+                    }
+                    if let Some(Item {
+                        start,
+                        size,
+                        batch: Ok(next),
+                    }) = ready.pop_front()
+                    {
+                        slots.push_back(Slot::new(start, size, &next));
                     }
                 }
-                slots.push_back(slot);
+                let n = group.len();
+                let h = tasks.spawn(self.deliver(group));
+                task_slot.insert(h.id(), (first, n));
             }
             if *shutdown.borrow() || (!open && slots.is_empty() && ready.is_empty()) {
                 break;
@@ -215,25 +253,30 @@ impl Forwarder {
                         Ok((tid, outcome)) => (tid, Some(outcome)),
                         Err(e) => (e.id(), None),
                     };
-                    let Some(id) = task_slot.remove(&tid) else { continue };
-                    let Some(slot) = id.checked_sub(first_id).and_then(|i| slots.get_mut(i as usize)) else {
-                        continue;
-                    };
-                    match (outcome, slot.batch.take()) {
-                        (Some(outcome), Some(batch)) => {
-                            self.finish(outcome, &batch).await;
+                    let Some((first, n)) = task_slot.remove(&tid) else { continue };
+                    let Some(at) = first.checked_sub(first_id) else { continue };
+                    let mut outcomes = outcome.map(Vec::into_iter);
+                    for (i, slot) in slots.iter_mut().skip(at as usize).take(n).enumerate() {
+                        let Some(batch) = slot.batch.take() else {
                             slot.done = true;
+                            continue;
+                        };
+                        match outcomes.as_mut().and_then(Iterator::next) {
+                            Some(outcome) => {
+                                self.finish(outcome, &batch).await;
+                                slot.done = true;
+                            }
+                            None => {
+                                // A panic: send each record again on its own.
+                                tracing::error!("delivery task failed; dispatching the record again");
+                                let h = tasks.spawn(self.deliver(Group::new(batch.clone(), 0)));
+                                task_slot.insert(h.id(), (first + i as u64, 1));
+                                slot.batch = Some(batch);
+                            }
                         }
-                        (None, Some(batch)) => {
-                            tracing::error!("delivery task failed; dispatching the record again");
-                            let h = tasks.spawn(self.deliver(batch.clone()));
-                            task_slot.insert(h.id(), id);
-                            slot.batch = Some(batch);
-                        }
-                        (_, None) => slot.done = true,
                     }
                 }
-                next = self.source.next(), if open && ready.is_empty() && slots.len() < concurrency => {
+                next = self.source.next(), if open && ready.is_empty() && tasks.len() < concurrency => {
                     match next {
                         Some((items, skipped)) => {
                             if skipped > 0 {
@@ -262,16 +305,44 @@ impl Forwarder {
         }
     }
 
+    /// Sends a group: merged into one request when it has several records. Should the
+    /// upstream refuse the merged request for good, each record is sent on its own, so that
+    /// only the records it refuses end in the dead letter. One outcome per record, in order.
     fn deliver(
         &self,
-        batch: Spooled,
-    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
-        deliver(
-            self.client.clone(),
-            Arc::clone(&self.upstream),
-            batch,
-            Arc::clone(&self.metrics),
-        )
+        group: Group,
+    ) -> impl std::future::Future<Output = Vec<Outcome>> + Send + 'static {
+        let client = self.client.clone();
+        let up = Arc::clone(&self.upstream);
+        let metrics = Arc::clone(&self.metrics);
+        async move {
+            let (parts, merged) = group.finish();
+            if let Some(merged) = merged {
+                let outcome = deliver(
+                    client.clone(),
+                    Arc::clone(&up),
+                    merged,
+                    Arc::clone(&metrics),
+                )
+                .await;
+                if outcome == Outcome::Delivered {
+                    return parts.iter().map(|_| Outcome::Delivered).collect();
+                }
+                tracing::warn!(
+                    queue = up.queue.name(),
+                    records = parts.len(),
+                    ?outcome,
+                    "upstream refused a merged batch; sending its records one by one"
+                );
+            }
+            let mut outcomes = Vec::with_capacity(parts.len());
+            for part in parts {
+                outcomes.push(
+                    deliver(client.clone(), Arc::clone(&up), part, Arc::clone(&metrics)).await,
+                );
+            }
+            outcomes
+        }
     }
 
     async fn finish(&self, outcome: Outcome, batch: &Spooled) {

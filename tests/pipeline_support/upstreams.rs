@@ -210,6 +210,23 @@ impl Victoria {
         format!("http://127.0.0.1:{}/api/v1/write", self.port)
     }
 
+    /// Remote-write requests VictoriaMetrics has received, from its own `/metrics`.
+    pub async fn write_requests(&self) -> f64 {
+        let text = self
+            .http
+            .get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("vm_http_requests_total{path=\"/api/v1/write\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no write request counter in VictoriaMetrics' /metrics"))
+    }
+
     /// Every point of the series matching `selector`, after making pending data searchable.
     pub async fn export(&self, selector: &str) -> Vec<Point> {
         let base = format!("http://127.0.0.1:{}", self.port);
