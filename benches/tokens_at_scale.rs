@@ -22,6 +22,64 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+fn rss_kib_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts `ingest-edge serve` on `data_dir`, waits for its "listening" log line (tokens
+/// loaded, sockets bound), and returns (milliseconds until then, its RSS in KiB).
+fn process_startup(data_dir: &std::path::Path) -> (u128, u64) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-edge"))
+        .arg("serve")
+        .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
+        .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
+        .env("INGEST_EDGE_DATA_DIR", data_dir)
+        .env("INGEST_EDGE_ADMIN_KEY", "bench-admin-key-0123456789")
+        .env("INGEST_EDGE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ingest-edge");
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains("listening ") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+    }
+    let ready = rx.recv_timeout(std::time::Duration::from_secs(120));
+    let elapsed = started.elapsed().as_millis();
+    let at_ready = rss_kib_of(child.id());
+    // Memory freed during the load (the file's bytes, the parsed list) leaves the resident set
+    // after the allocator's purge delay: the steady state is what the machine must provide.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let rss = rss_kib_of(child.id());
+    eprintln!(
+        "ingest-edge RSS at ready {} MiB, 2 s later {} MiB",
+        at_ready / 1024,
+        rss / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    ready.expect("ingest-edge logs that it listens");
+    (elapsed, rss)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let n: usize = std::env::var("TOKENS")
@@ -67,6 +125,14 @@ fn main() {
     .unwrap();
     drop(file);
     drop(records);
+
+    // The real binary on that store: time until it listens, and its whole resident set.
+    let (process_ms, process_rss_kib) = process_startup(dir.path());
+    println!(
+        "{{\"tokens\": {n}, \"process_startup_ms\": {process_ms}, \"process_rss_mib\": {}}}",
+        process_rss_kib / 1024
+    );
+
     let rss_before = rss_kib();
 
     let rt = tokio::runtime::Builder::new_multi_thread()

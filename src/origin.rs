@@ -28,6 +28,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use parse::{canonical_host, fast_path, split, Side};
 
@@ -286,10 +287,17 @@ impl RequestOrigin {
     }
 }
 
-/// A token's allowed origins.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A token's allowed origins. Shared, not copied, between the stored record and the cache
+/// entry built from it (a million tokens would otherwise hold two copies of every list).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct OriginList(pub Vec<OriginPattern>);
+pub struct OriginList(Arc<[OriginPattern]>);
+
+impl Default for OriginList {
+    fn default() -> OriginList {
+        OriginList(Arc::from(Vec::new()))
+    }
+}
 
 impl OriginList {
     /// Parses every entry; on failure returns one (entry, reason) per bad entry, in input order.
@@ -305,7 +313,7 @@ impl OriginList {
             }
         }
         if bad.is_empty() {
-            Ok(OriginList(good))
+            Ok(OriginList(good.into()))
         } else {
             Err(bad)
         }
@@ -319,5 +327,10 @@ impl OriginList {
     /// No entries: a web client token with this list would refuse every origin.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The entries, in the operator's order.
+    pub fn patterns(&self) -> &[OriginPattern] {
+        &self.0
     }
 }

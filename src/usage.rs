@@ -157,17 +157,29 @@ pub struct Usage {
     revoked_idle_timeout: Duration,
 }
 
-/// What `/metrics` shows about a token besides its counters.
+/// What `/metrics` shows about a token besides its counters: the registry's own record,
+/// shared rather than copied (a million tokens would otherwise hold their names twice).
 #[derive(Clone, Debug)]
-struct TokenInfo {
-    name: String,
-    token_type: &'static str,
-    client_type: &'static str,
-    environment: String,
+struct TokenInfo(Arc<TokenRecord>);
+
+impl TokenInfo {
+    fn token_type(&self) -> &'static str {
+        self.0.token_type.as_str()
+    }
+
+    fn client_type(&self) -> &'static str {
+        self.0.client_type.map(|c| c.as_str()).unwrap_or("")
+    }
+
     /// Creation or last rotation, seconds since the epoch.
-    age_base: u64,
+    fn age_base(&self) -> u64 {
+        self.0.rotated_at.unwrap_or(self.0.created_at)
+    }
+
     /// Set once revoked: the counters go after an idle timeout.
-    revoked: bool,
+    fn revoked(&self) -> bool {
+        self.0.revoked_at.is_some()
+    }
 }
 
 impl Usage {
@@ -192,19 +204,8 @@ impl Usage {
 
     /// The counters of a token, created on first use; called by the control plane when it builds
     /// a cache entry, never per request.
-    pub fn for_token(&self, record: &TokenRecord) -> Arc<TokenUsage> {
-        let id: Arc<str> = Arc::from(record.id.as_str());
-        self.info.insert(
-            id.clone(),
-            TokenInfo {
-                name: record.name.clone(),
-                token_type: record.token_type.as_str(),
-                client_type: record.client_type.map(|c| c.as_str()).unwrap_or(""),
-                environment: record.environment.clone(),
-                age_base: record.rotated_at.unwrap_or(record.created_at),
-                revoked: record.revoked_at.is_some(),
-            },
-        );
+    pub fn for_token(&self, id: Arc<str>, record: &Arc<TokenRecord>) -> Arc<TokenUsage> {
+        self.info.insert(id.clone(), TokenInfo(Arc::clone(record)));
         self.by_id
             .entry(id.clone())
             .or_insert_with(|| Arc::new(TokenUsage::new(id)))
@@ -238,10 +239,10 @@ impl Usage {
                 out,
                 "ingest_token_info{{token_id=\"{}\",name=\"{}\",type=\"{}\",client_type=\"{}\",environment=\"{}\"}} 1",
                 Escaped(id),
-                Escaped(&i.name),
-                i.token_type,
-                i.client_type,
-                Escaped(&i.environment)
+                Escaped(&i.0.name),
+                i.token_type(),
+                i.client_type(),
+                Escaped(&i.0.environment)
             );
         }
         header(
@@ -250,12 +251,12 @@ impl Usage {
             "gauge",
             "Seconds since the token was created or last rotated.",
         );
-        for (id, i) in infos.iter().filter(|(_, i)| !i.revoked) {
+        for (id, i) in infos.iter().filter(|(_, i)| !i.revoked()) {
             let _ = writeln!(
                 out,
                 "ingest_token_age_seconds{{token_id=\"{}\"}} {}",
                 Escaped(id),
-                now.saturating_sub(i.age_base)
+                now.saturating_sub(i.age_base())
             );
         }
 
@@ -390,7 +391,7 @@ impl Usage {
         let idle: Vec<Arc<str>> = self
             .info
             .iter()
-            .filter(|e| e.value().revoked)
+            .filter(|e| e.value().revoked())
             .filter(|e| {
                 self.by_id
                     .get(e.key())
@@ -408,7 +409,7 @@ impl Usage {
 
 fn t_is_remote_write(info: &DashMap<Arc<str>, TokenInfo, IdHasher>, id: &Arc<str>) -> bool {
     info.get(id)
-        .map(|i| i.token_type == "remote_write")
+        .map(|i| i.token_type() == "remote_write")
         .unwrap_or(false)
 }
 
@@ -462,8 +463,14 @@ mod tests {
     #[test]
     fn revoked_tokens_disappear_once_idle_and_active_ones_stay() {
         let usage = Usage::new(Duration::ZERO);
-        let active = usage.for_token(&record("tk_active", false));
-        let revoked = usage.for_token(&record("tk_revoked", true));
+        let active = usage.for_token(
+            Arc::from("tk_active"),
+            &Arc::new(record("tk_active", false)),
+        );
+        let revoked = usage.for_token(
+            Arc::from("tk_revoked"),
+            &Arc::new(record("tk_revoked", true)),
+        );
         active.remote_write(5, 0, 0, 0);
         revoked.remote_write(7, 0, 0, 0);
         let mut out = String::new();
@@ -476,7 +483,10 @@ mod tests {
         // With a long timeout the revoked token's counters are still shown.
         let usage = Usage::new(Duration::from_secs(3600));
         usage
-            .for_token(&record("tk_revoked", true))
+            .for_token(
+                Arc::from("tk_revoked"),
+                &Arc::new(record("tk_revoked", true)),
+            )
             .remote_write(7, 0, 0, 0);
         let mut out = String::new();
         usage.render(&mut out);

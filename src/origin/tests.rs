@@ -235,7 +235,7 @@ fn serde_round_trips_the_canonical_form() -> Result<(), serde_json::Error> {
     let list: OriginList = serde_json::from_str(
         r#"["https://*.example.com","http://localhost:3000","http://[::1]:8080"]"#,
     )?;
-    assert_eq!(list.0.len(), 3);
+    assert_eq!(list.patterns().len(), 3);
     let json = serde_json::to_string(&list)?;
     assert_eq!(
         json,
@@ -280,8 +280,8 @@ fn parse_all_reports_every_bad_entry_in_order() {
         Err(e) => panic!("{e:?}"),
     };
     assert_eq!(
-        list.0,
-        vec![
+        list.patterns(),
+        [
             pattern("https://*.example.com"),
             pattern("http://localhost:3000")
         ]

@@ -51,10 +51,10 @@ pub struct Registry {
     usage: Arc<Usage>,
     defaults: LimitDefaults,
     /// Current records by id (what list/show answer from).
-    records: DashMap<String, TokenRecord, IdHasher>,
+    records: DashMap<Arc<str>, Arc<TokenRecord>, IdHasher>,
     /// The prebuilt request-path view of each token, to keep limiters and counters across
     /// changes.
-    active: DashMap<String, Arc<ActiveToken>, IdHasher>,
+    active: DashMap<Arc<str>, Arc<ActiveToken>, IdHasher>,
     writer: tokio::sync::Mutex<()>,
     /// One clock for every limiter: creating a clock per token costs a calibration each.
     clock: governor::clock::DefaultClock,
@@ -101,13 +101,14 @@ impl Registry {
     }
 
     pub fn list(&self) -> Vec<TokenRecord> {
-        let mut all: Vec<TokenRecord> = self.records.iter().map(|e| e.value().clone()).collect();
+        let mut all: Vec<TokenRecord> =
+            self.records.iter().map(|e| (**e.value()).clone()).collect();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
     }
 
     pub fn get(&self, id: &str) -> Option<TokenRecord> {
-        self.records.get(id).map(|r| r.clone())
+        self.records.get(id).map(|r| (**r).clone())
     }
 
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
@@ -128,7 +129,7 @@ impl Registry {
     ) -> Result<(TokenRecord, TokenSecret), RegistryError> {
         let _w = self.writer.lock().await;
         let mut id = new_token_id();
-        while self.records.contains_key(&id) {
+        while self.records.contains_key(id.as_str()) {
             id = new_token_id();
         }
         let secret = TokenSecret::generate(new.token_type);
@@ -268,12 +269,18 @@ impl Registry {
 
     /// Builds the request-path view of `record` and points each of its secrets at it.
     fn apply(&self, record: TokenRecord) {
+        let record = Arc::new(record);
         let defaults = match record.token_type {
             TokenType::Client => self.defaults.client,
             TokenType::RemoteWrite => self.defaults.remote_write,
         };
         let limits = defaults.with(&record.limits);
-        let limiter = match self.active.get(&record.id) {
+        let prev = self.active.get(record.id.as_str()).map(|p| p.clone());
+        // One shared copy of the id for the maps, the cache entry and the usage counters.
+        let id = prev
+            .as_ref()
+            .map_or_else(|| Arc::from(record.id.as_str()), |p| p.id.clone());
+        let limiter = match prev {
             Some(prev) if prev.limiter.limits == limits => prev.limiter.clone(),
             _ => Arc::new(TokenLimiter::with_clock(
                 limits,
@@ -282,26 +289,26 @@ impl Registry {
             )),
         };
         let token = Arc::new(ActiveToken {
-            id: Arc::from(record.id.as_str()),
+            id: id.clone(),
             token_type: record.token_type,
             origins: record.origins.clone(),
             tenant: record.tenant.as_deref().map(Arc::from),
-            usage: self.usage.for_token(&record),
+            usage: self.usage.for_token(id.clone(), &record),
             limiter,
             revoked: record.is_revoked(),
         });
         for s in &record.secrets {
             self.cache.insert(s.digest, token.clone(), s.expires_at);
         }
-        self.active.insert(record.id.clone(), token);
-        self.records.insert(record.id.clone(), record);
+        self.active.insert(id.clone(), token);
+        self.records.insert(id, record);
     }
 
     /// The tokens as the admin API shows them, keyed by id (for tests and the CLI).
     pub fn snapshot(&self) -> HashMap<String, TokenRecord> {
         self.records
             .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
+            .map(|e| (e.key().to_string(), (**e.value()).clone()))
             .collect()
     }
 }

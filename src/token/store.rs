@@ -59,8 +59,10 @@ pub trait TokenStore: Send + Sync + 'static {
 pub struct FileStore {
     tokens_path: PathBuf,
     audit_path: PathBuf,
-    /// The file's content, so an upsert rewrites it without reading it back.
-    records: std::sync::Mutex<Vec<TokenRecord>>,
+    /// One upsert at a time (each rewrites the whole file). The records themselves are not
+    /// kept here: the registry holds them, and a second copy of a million records cost
+    /// about a gigabyte of RSS.
+    write: std::sync::Mutex<()>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -73,20 +75,11 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 impl FileStore {
     pub fn open(data_dir: &Path) -> Result<FileStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
-        let store = FileStore {
+        Ok(FileStore {
             tokens_path: data_dir.join("tokens.json"),
             audit_path: data_dir.join("audit.log"),
-            records: std::sync::Mutex::new(Vec::new()),
-        };
-        let loaded = store.read_file()?;
-        *store.lock() = loaded;
-        Ok(store)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TokenRecord>> {
-        // A panic while holding the lock cannot leave the Vec half-written (every mutation is a
-        // single push or assignment), so a poisoned lock is still consistent.
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+            write: std::sync::Mutex::new(()),
+        })
     }
 
     fn read_file(&self) -> Result<Vec<TokenRecord>, StoreError> {
@@ -143,19 +136,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 impl TokenStore for FileStore {
     fn load(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        Ok(self.lock().clone())
+        self.read_file()
     }
 
+    /// Reads the file, replaces or appends the record, writes it back atomically.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError> {
-        let mut records = self.lock();
-        let mut next = records.clone();
-        match next.iter_mut().find(|r| r.id == record.id) {
+        // A panic while holding the lock leaves the file as it was (the write is atomic).
+        let _one_writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut records = self.read_file()?;
+        match records.iter_mut().find(|r| r.id == record.id) {
             Some(slot) => *slot = record.clone(),
-            None => next.push(record.clone()),
+            None => records.push(record.clone()),
         }
-        self.write_file(&next)?;
-        *records = next;
-        Ok(())
+        self.write_file(&records)
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -238,11 +231,16 @@ mod tests {
     #[test]
     fn corrupt_file_is_an_error_not_an_empty_store() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tokens.json"), b"{\"tokens\": [").unwrap();
+        let path = dir.path().join("tokens.json");
+        std::fs::write(&path, b"{\"tokens\": [").unwrap();
+        let s = FileStore::open(dir.path()).unwrap();
+        assert!(matches!(s.load(), Err(StoreError::Corrupt { .. })));
+        // Nor is it overwritten by the next change: what is in it may still be recoverable.
         assert!(matches!(
-            FileStore::open(dir.path()),
+            s.upsert(&record("tk_1")),
             Err(StoreError::Corrupt { .. })
         ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"tokens\": [");
     }
 
     #[test]
