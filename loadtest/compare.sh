@@ -259,7 +259,10 @@ if [ "$QUICK" = 0 ]; then
         (cd "$ROOT" && TOKENS=10000 cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{')
         echo '```'
         echo
-        echo "Targets: v1 decode >= 5 M samples/s; 1 M tokens: startup_ms < 5000, rss_growth_mib < 1024,"
+        echo "Targets: v1 decode >= 5 M samples/s; 1 M tokens: start-up < 5 s and RSS < 1 GiB, judged on"
+        echo "the real binary (process_startup_ms, process_rss_mib: time until it listens, its whole"
+        echo "resident set); startup_ms and rss_*_mib are the same load inside the bench process, whose"
+        echo "allocator reuses the memory freed after generating the store (so they read low);"
         echo "lookup_plus_origin_ns < 200; metrics_render_ms < 250 with 10 k active tokens."
     } >>"$WORK/report.md"
 fi
