@@ -34,11 +34,3 @@ pub mod usage;
 
 pub use config::Config;
 pub use edge::Edge;
-
-/// mimalloc instead of the system allocator, for every binary that links this crate (the
-/// edge, its tests and benches, so benches measure what runs): per-request buffers are
-/// allocated and freed on different worker threads, where glibc's arenas spent about 5% of a
-/// RUM request in `malloc`/`free`/`malloc_consolidate`, and its segments keep a large token
-/// cache on fewer pages. See BENCHMARKS.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
