@@ -87,6 +87,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
+    // `KEEP_STORE=DIR` also copies the generated store there, for profiling the binary alone.
+    let keep = std::env::var_os("KEEP_STORE");
     let origins = ingest_edge::origin::OriginList::parse_all(&[
         "https://*.example.com",
         "http://localhost:3000",
@@ -125,6 +127,14 @@ fn main() {
     .unwrap();
     drop(file);
     drop(records);
+    if let Some(keep) = keep {
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(
+            dir.path().join("tokens.json"),
+            std::path::Path::new(&keep).join("tokens.json"),
+        )
+        .unwrap();
+    }
 
     // The real binary on that store: time until it listens, and its whole resident set.
     let (process_ms, process_rss_kib) = process_startup(dir.path());
@@ -187,7 +197,8 @@ fn main() {
     }
     let start = Instant::now();
     let mut out = String::new();
-    edge.state().usage.render(&mut out);
+    let view = edge.state().registry.usage_view();
+    edge.state().usage.render(&mut out, &view);
     println!(
         "{{\"metrics_render_ms\": {}, \"metrics_bytes\": {}, \"tokens_with_traffic\": {active}, \"tokens_total\": {n}}}",
         start.elapsed().as_millis(),

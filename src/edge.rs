@@ -19,7 +19,7 @@ use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::remote_write::Limits;
 use crate::server::{self, Listener};
 use crate::token::registry::Registry;
-use crate::token::store::{FileStore, StoreError, TokenStore};
+use crate::token::store::{FileStore, StoreError};
 use crate::usage::Usage;
 
 /// Everything a request handler needs, behind one `Arc`.
@@ -72,12 +72,8 @@ impl Edge {
             AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
                 .map_err(StartError::AdminKey)?;
         let store = Arc::new(FileStore::open(&data_dir)?);
-        let records = store.load()?;
-        let usage = Arc::new(Usage::with_capacity(
-            config.usage.revoked_idle_timeout,
-            records.len(),
-        ));
-        let registry = Registry::from_records(store, records, usage.clone(), config.limits.clone());
+        let usage = Arc::new(Usage::new(config.usage.revoked_idle_timeout));
+        let registry = Registry::open(store, config.limits.clone())?;
         let pipeline = Pipeline::start(PipelineConfig::from_settings(
             data_dir.clone(),
             &config.pipeline,

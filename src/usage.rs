@@ -11,10 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use dashmap::DashMap;
-
 use crate::reject::Reason;
-use crate::token::registry::IdHasher;
 use crate::token::TokenRecord;
 
 /// The `endpoint` label.
@@ -147,22 +144,18 @@ impl TokenUsage {
     }
 }
 
-/// The usage registry: one [`TokenUsage`] per token id that has a cache entry, plus the shared
-/// one for unmatched requests.
+/// The usage view of `/metrics`: the counters of requests that matched no token, and the
+/// rendering of every token's series. Each token's counters live in its cache entry (see
+/// `token::registry`), so there is no second map from id to counters here.
 pub struct Usage {
-    by_id: DashMap<Arc<str>, Arc<TokenUsage>, IdHasher>,
-    /// Token metadata for `ingest_token_info` and the age gauge, refreshed by the control plane.
-    info: DashMap<Arc<str>, TokenInfo, IdHasher>,
     unknown: Arc<TokenUsage>,
     revoked_idle_timeout: Duration,
 }
 
-/// What `/metrics` shows about a token besides its counters: the registry's own record,
-/// shared rather than copied (a million tokens would otherwise hold their names twice).
-#[derive(Clone, Debug)]
-struct TokenInfo(Arc<TokenRecord>);
+/// What `/metrics` shows about a token besides its counters: the registry's own record.
+struct TokenInfo<'a>(&'a TokenRecord);
 
-impl TokenInfo {
+impl TokenInfo<'_> {
     fn token_type(&self) -> &'static str {
         self.0.token_type.as_str()
     }
@@ -176,7 +169,6 @@ impl TokenInfo {
         self.0.rotated_at.unwrap_or(self.0.created_at)
     }
 
-    /// Set once revoked: the counters go after an idle timeout.
     fn revoked(&self) -> bool {
         self.0.revoked_at.is_some()
     }
@@ -184,14 +176,7 @@ impl TokenInfo {
 
 impl Usage {
     pub fn new(revoked_idle_timeout: Duration) -> Usage {
-        Usage::with_capacity(revoked_idle_timeout, 0)
-    }
-
-    /// Sized for `tokens` tokens (start-up with a large store).
-    pub fn with_capacity(revoked_idle_timeout: Duration, tokens: usize) -> Usage {
         Usage {
-            by_id: DashMap::with_capacity_and_hasher(tokens, IdHasher::default()),
-            info: DashMap::with_capacity_and_hasher(tokens, IdHasher::default()),
             unknown: Arc::new(TokenUsage::new(Arc::from(""))),
             revoked_idle_timeout,
         }
@@ -202,25 +187,29 @@ impl Usage {
         &self.unknown
     }
 
-    /// The counters of a token, created on first use; called by the control plane when it builds
-    /// a cache entry, never per request.
-    pub fn for_token(&self, id: Arc<str>, record: &Arc<TokenRecord>) -> Arc<TokenUsage> {
-        self.info.insert(id.clone(), TokenInfo(Arc::clone(record)));
-        self.by_id
-            .entry(id.clone())
-            .or_insert_with(|| Arc::new(TokenUsage::new(id)))
-            .clone()
-    }
-
-    /// Renders every series in the Prometheus text format (0.0.4).
-    pub fn render(&self, out: &mut String) {
+    /// Renders every series in the Prometheus text format (0.0.4), for `tokens` (every
+    /// token's record and counters, as `Registry::usage_view` gives them). A revoked token's
+    /// series go once it has been idle for the configured timeout (and come back if it is
+    /// used again, so abuse of a revoked secret stays visible).
+    pub fn render(&self, out: &mut String, tokens: &[(Arc<TokenRecord>, Arc<TokenUsage>)]) {
         let now = crate::time::unix_now();
-        self.forget_idle_revoked(now);
+        let timeout = self.revoked_idle_timeout.as_secs();
+        let mut shown: Vec<(TokenInfo, &TokenUsage)> = tokens
+            .iter()
+            .filter(|(record, usage)| {
+                record.revoked_at.is_none()
+                    || now.saturating_sub(usage.last_update.load(Relaxed)) < timeout
+            })
+            .map(|(record, usage)| (TokenInfo(record), &**usage))
+            .collect();
+        shown.sort_by(|a, b| a.0 .0.id.cmp(&b.0 .0.id));
         // Tokens that never had a request have no counters: only their info and age series show.
-        let mut tokens: Vec<Arc<TokenUsage>> =
-            self.by_id.iter().map(|e| e.value().clone()).collect();
-        tokens.sort_by(|a, b| a.token_id.cmp(&b.token_id));
-        tokens.insert(0, self.unknown.clone());
+        let mut counted: Vec<(Option<&TokenInfo>, &TokenUsage)> =
+            Vec::with_capacity(shown.len() + 1);
+        counted.push((None, &*self.unknown));
+        counted.extend(shown.iter().map(|(i, u)| (Some(i), *u)));
+        let is_remote_write =
+            |i: &Option<&TokenInfo>| i.is_some_and(|i| i.token_type() == "remote_write");
 
         header(
             out,
@@ -228,17 +217,11 @@ impl Usage {
             "gauge",
             "Token metadata; always 1. Join on token_id.",
         );
-        let mut infos: Vec<(Arc<str>, TokenInfo)> = self
-            .info
-            .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
-            .collect();
-        infos.sort_by(|a, b| a.0.cmp(&b.0));
-        for (id, i) in &infos {
+        for (i, _) in &shown {
             let _ = writeln!(
                 out,
                 "ingest_token_info{{token_id=\"{}\",name=\"{}\",type=\"{}\",client_type=\"{}\",environment=\"{}\"}} 1",
-                Escaped(id),
+                Escaped(&i.0.id),
                 Escaped(&i.0.name),
                 i.token_type(),
                 i.client_type(),
@@ -251,11 +234,11 @@ impl Usage {
             "gauge",
             "Seconds since the token was created or last rotated.",
         );
-        for (id, i) in infos.iter().filter(|(_, i)| !i.revoked()) {
+        for (i, _) in shown.iter().filter(|(i, _)| !i.revoked()) {
             let _ = writeln!(
                 out,
                 "ingest_token_age_seconds{{token_id=\"{}\"}} {}",
-                Escaped(id),
+                Escaped(&i.0.id),
                 now.saturating_sub(i.age_base())
             );
         }
@@ -266,7 +249,7 @@ impl Usage {
             "counter",
             "Requests by token, endpoint and HTTP status.",
         );
-        for t in &tokens {
+        for (_, t) in &counted {
             for e in Endpoint::ALL {
                 for (ci, code) in CODES.iter().enumerate() {
                     let v = t.load(|c| &c.requests[e as usize][ci]);
@@ -294,7 +277,7 @@ impl Usage {
             ),
         ] {
             header(out, name, "counter", help);
-            for t in &tokens {
+            for (_, t) in &counted {
                 for e in Endpoint::ALL {
                     let v = t.load(|c| {
                         if arr == 0 {
@@ -333,8 +316,12 @@ impl Usage {
             ),
         ] {
             header(out, name, "counter", help);
-            for t in tokens.iter().skip(1).filter(|t| t.counters.get().is_some()) {
-                if t_is_remote_write(&self.info, &t.token_id) {
+            for (i, t) in counted
+                .iter()
+                .skip(1)
+                .filter(|(_, t)| t.counters.get().is_some())
+            {
+                if is_remote_write(i) {
                     let v =
                         t.load(|c| [&c.samples, &c.histograms, &c.exemplars, &c.metadata][pick]);
                     let _ = writeln!(out, "{name}{{token_id=\"{}\"}} {v}", Escaped(&t.token_id));
@@ -347,8 +334,12 @@ impl Usage {
             "counter",
             "Accepted spans (signal=traces) and log records (signal=logs).",
         );
-        for t in tokens.iter().skip(1).filter(|t| t.counters.get().is_some()) {
-            if t_is_remote_write(&self.info, &t.token_id) {
+        for (i, t) in counted
+            .iter()
+            .skip(1)
+            .filter(|(_, t)| t.counters.get().is_some())
+        {
+            if is_remote_write(i) {
                 continue;
             }
             for (i, signal) in ["traces", "logs"].iter().enumerate() {
@@ -366,7 +357,7 @@ impl Usage {
             "counter",
             "Refused requests by token, endpoint and reason (fixed set, see README).",
         );
-        for t in &tokens {
+        for (_, t) in &counted {
             for e in Endpoint::ALL {
                 for r in Reason::ALL {
                     let v = t.load(|c| &c.rejected[e as usize][r.index()]);
@@ -383,34 +374,6 @@ impl Usage {
             }
         }
     }
-
-    /// Drops the series of revoked tokens idle for longer than the timeout. Their cache entries
-    /// keep the `Arc`; later updates land in a detached counter that is no longer rendered.
-    fn forget_idle_revoked(&self, now: u64) {
-        let timeout = self.revoked_idle_timeout.as_secs();
-        let idle: Vec<Arc<str>> = self
-            .info
-            .iter()
-            .filter(|e| e.value().revoked())
-            .filter(|e| {
-                self.by_id
-                    .get(e.key())
-                    .map(|u| now.saturating_sub(u.last_update.load(Relaxed)) >= timeout)
-                    .unwrap_or(true)
-            })
-            .map(|e| e.key().clone())
-            .collect();
-        for id in idle {
-            self.info.remove(&id);
-            self.by_id.remove(&id);
-        }
-    }
-}
-
-fn t_is_remote_write(info: &DashMap<Arc<str>, TokenInfo, IdHasher>, id: &Arc<str>) -> bool {
-    info.get(id)
-        .map(|i| i.token_type() == "remote_write")
-        .unwrap_or(false)
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -460,40 +423,37 @@ mod tests {
         }
     }
 
+    fn token(id: &str, revoked: bool) -> (Arc<TokenRecord>, Arc<TokenUsage>) {
+        (
+            Arc::new(record(id, revoked)),
+            Arc::new(TokenUsage::new(Arc::from(id))),
+        )
+    }
+
     #[test]
     fn revoked_tokens_disappear_once_idle_and_active_ones_stay() {
         let usage = Usage::new(Duration::ZERO);
-        let active = usage.for_token(
-            Arc::from("tk_active"),
-            &Arc::new(record("tk_active", false)),
-        );
-        let revoked = usage.for_token(
-            Arc::from("tk_revoked"),
-            &Arc::new(record("tk_revoked", true)),
-        );
-        active.remote_write(5, 0, 0, 0);
-        revoked.remote_write(7, 0, 0, 0);
+        let tokens = [token("tk_active", false), token("tk_revoked", true)];
+        tokens[0].1.remote_write(5, 0, 0, 0);
+        tokens[1].1.remote_write(7, 0, 0, 0);
         let mut out = String::new();
-        usage.render(&mut out);
+        usage.render(&mut out, &tokens);
         assert!(
             out.contains("ingest_samples_total{token_id=\"tk_active\"} 5"),
             "{out}"
         );
+        assert!(out.contains("ingest_token_age_seconds{token_id=\"tk_active\"}"));
         assert!(!out.contains("tk_revoked"), "{out}");
-        // With a long timeout the revoked token's counters are still shown.
+        // With a long timeout the revoked token's counters are still shown, but not its age.
         let usage = Usage::new(Duration::from_secs(3600));
-        usage
-            .for_token(
-                Arc::from("tk_revoked"),
-                &Arc::new(record("tk_revoked", true)),
-            )
-            .remote_write(7, 0, 0, 0);
         let mut out = String::new();
-        usage.render(&mut out);
+        usage.render(&mut out, &tokens);
         assert!(
             out.contains("ingest_samples_total{token_id=\"tk_revoked\"} 7"),
             "{out}"
         );
+        assert!(out.contains("ingest_token_info{token_id=\"tk_revoked\""));
+        assert!(!out.contains("ingest_token_age_seconds{token_id=\"tk_revoked\"}"));
     }
 
     #[test]
