@@ -210,17 +210,22 @@ impl Victoria {
         format!("http://127.0.0.1:{}/api/v1/write", self.port)
     }
 
-    /// Remote-write requests VictoriaMetrics has received, from its own `/metrics`.
-    pub async fn write_requests(&self) -> f64 {
-        let text = self
-            .http
-            .get(format!("http://127.0.0.1:{}/metrics", self.port))
+    /// The body of a GET to VictoriaMetrics.
+    async fn get_text(&self, path: &str, query: &[(&str, &str)]) -> String {
+        self.http
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .query(query)
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Remote-write requests VictoriaMetrics has received, from its own `/metrics`.
+    pub async fn write_requests(&self) -> f64 {
+        let text = self.get_text("/metrics", &[]).await;
         text.lines()
             .find(|l| l.starts_with("vm_http_requests_total{path=\"/api/v1/write\""))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
@@ -238,15 +243,8 @@ impl Victoria {
             .unwrap();
         assert!(r.status().is_success(), "force_flush: {}", r.status());
         let text = self
-            .http
-            .get(format!("{base}/api/v1/export"))
-            .query(&[("match[]", selector), ("start", "0")])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            .get_text("/api/v1/export", &[("match[]", selector), ("start", "0")])
+            .await;
         let mut points = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
