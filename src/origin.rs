@@ -109,25 +109,18 @@ impl Scheme {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Label {
-    /// `*`: any one non-empty label.
-    Any,
-    /// A literal label, canonical (lowercase ASCII, punycode).
-    Exact(Box<str>),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
 enum PatternHost {
     /// No wildcard (domain, IPv4 or bracketed IPv6): one string comparison.
     Exact(Box<str>),
-    /// At least one `*`, split at the rightmost one: `*.app.*.example.com` is
-    /// `head = [*, app, *]` and `suffix = ".example.com"`.
+    /// At least one `*`: the canonical host as one string (one allocation, read right to
+    /// left by `matches`), e.g. `*.app.*.example.com`, and where the literal labels right of
+    /// the last `*` start (`.example.com`; never empty, as the TLD is explicit), so that one
+    /// `ends_with` refuses a request for another domain.
     Wildcard {
-        /// The literal labels right of the last `*`, with their leading `.`; never empty, as
-        /// the TLD is explicit. One `ends_with` refuses a request for another domain.
-        suffix: Box<str>,
-        /// The labels left of `suffix`, right to left (`head[0]` is `*`).
-        head: Box<[Label]>,
+        /// The whole canonical pattern host.
+        pattern: Box<str>,
+        /// Byte offset of the suffix in `pattern` (a host is at most 253 bytes).
+        suffix_at: u16,
     },
 }
 
@@ -161,15 +154,21 @@ impl OriginPattern {
         let host = origin.host();
         match &self.host {
             PatternHost::Exact(exact) => **exact == *host,
-            PatternHost::Wildcard { suffix, head } => {
-                let Some(rest) = host.strip_suffix(&**suffix) else {
+            PatternHost::Wildcard { pattern, suffix_at } => {
+                let (head, suffix) = pattern.split_at(usize::from(*suffix_at));
+                let Some(rest) = host.strip_suffix(suffix) else {
                     return false;
                 };
+                if head == "*" {
+                    // The common `*.example.com`: exactly one more non-empty label.
+                    return !rest.is_empty() && !rest.contains('.');
+                }
+                // Label by label from the right: `*` is any one non-empty label.
                 let mut theirs = rest.rsplit('.');
-                let all_match = head.iter().all(|ours| match (ours, theirs.next()) {
-                    (_, None) => false,
-                    (Label::Any, Some(label)) => !label.is_empty(),
-                    (Label::Exact(exact), Some(label)) => **exact == *label,
+                let all_match = head.rsplit('.').all(|ours| match theirs.next() {
+                    None => false,
+                    Some(label) if ours == "*" => !label.is_empty(),
+                    Some(label) => ours == label,
                 });
                 // Exactly as many labels: `*.example.com` must not match `a.b.example.com`.
                 all_match && theirs.next().is_none()
@@ -190,18 +189,8 @@ impl fmt::Display for OriginPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme.as_str())?;
         match &self.host {
-            PatternHost::Exact(host) => f.write_str(host)?,
-            PatternHost::Wildcard { suffix, head } => {
-                for (i, label) in head.iter().rev().enumerate() {
-                    if i > 0 {
-                        f.write_str(".")?;
-                    }
-                    f.write_str(match label {
-                        Label::Any => "*",
-                        Label::Exact(exact) => exact,
-                    })?;
-                }
-                f.write_str(suffix)?;
+            PatternHost::Exact(host) | PatternHost::Wildcard { pattern: host, .. } => {
+                f.write_str(host)?
             }
         }
         if self.port != self.scheme.default_port() {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use url::Host;
 
-use super::{Label, OriginError, PatternHost, Scheme};
+use super::{OriginError, PatternHost, Scheme};
 
 /// Which grammar applies: the two differ only in `*` and the trailing `/`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -185,17 +185,17 @@ pub(super) fn canonical_host(raw: &str, side: Side) -> Result<PatternHost, Origi
     if !suffix.starts_with('.') {
         return Err(OriginError::PartialWildcard); // `a.b*.com`: the `*` is glued to text
     }
-    let head = left
-        .rsplit('.')
-        .map(|label| match label {
-            "*" => Ok(Label::Any),
-            _ if label.contains('*') => Err(OriginError::PartialWildcard),
-            _ => Ok(Label::Exact(label.into())),
-        })
-        .collect::<Result<Box<[Label]>, _>>()?;
+    if left
+        .split('.')
+        .any(|label| label != "*" && label.contains('*'))
+    {
+        return Err(OriginError::PartialWildcard);
+    }
+    let suffix_at = u16::try_from(left.len())
+        .map_err(|_| OriginError::InvalidHost("longer than 253 characters"))?;
     Ok(PatternHost::Wildcard {
-        suffix: suffix.into(),
-        head,
+        pattern: domain.into(),
+        suffix_at,
     })
 }
 
