@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use governor::clock::{Clock, DefaultClock, FakeRelativeClock, Reference};
 use governor::middleware::NoOpMiddleware;
@@ -28,7 +28,8 @@ pub struct TokenLimiter<C: Clock = DefaultClock> {
     pub limits: RateLimits,
     /// Whether a per-client-address budget applies (client tokens).
     per_client: bool,
-    clock: C,
+    /// Shared by every token's limiter (40 bytes each otherwise).
+    clock: Arc<C>,
     /// Built on the token's first request, so each idle token of a large population costs
     /// this pointer instead of three limiters (about 300 bytes).
     built: OnceLock<Box<Limiters<C>>>,
@@ -57,6 +58,11 @@ impl TokenLimiter<DefaultClock> {
 
 impl<C: Clock + Clone> TokenLimiter<C> {
     pub fn with_clock(limits: RateLimits, per_client: bool, clock: C) -> Self {
+        Self::with_shared_clock(limits, per_client, Arc::new(clock))
+    }
+
+    /// Like [`TokenLimiter::with_clock`], with a clock shared by many limiters.
+    pub fn with_shared_clock(limits: RateLimits, per_client: bool, clock: Arc<C>) -> Self {
         TokenLimiter {
             limits,
             per_client,
@@ -71,11 +77,11 @@ impl<C: Clock + Clone> TokenLimiter<C> {
             Box::new(Limiters {
                 requests: RateLimiter::direct_with_clock(
                     quota(l.requests_per_second, l.requests_burst),
-                    self.clock.clone(),
+                    C::clone(&self.clock),
                 ),
                 items: RateLimiter::direct_with_clock(
                     quota(l.items_per_second, l.items_burst),
-                    self.clock.clone(),
+                    C::clone(&self.clock),
                 ),
                 per_client: self.per_client.then(|| {
                     RateLimiter::dashmap_with_clock(
@@ -83,7 +89,7 @@ impl<C: Clock + Clone> TokenLimiter<C> {
                             l.per_client_requests_per_second,
                             l.per_client_requests_burst,
                         ),
-                        self.clock.clone(),
+                        C::clone(&self.clock),
                     )
                 }),
             })

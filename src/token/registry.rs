@@ -62,7 +62,7 @@ pub struct Registry {
     active: DashMap<Arc<str>, Current, IdHasher>,
     writer: tokio::sync::Mutex<()>,
     /// One clock for every limiter: creating a clock per token costs a calibration each.
-    clock: governor::clock::DefaultClock,
+    clock: Arc<governor::clock::DefaultClock>,
 }
 
 impl Registry {
@@ -89,7 +89,7 @@ impl Registry {
             defaults,
             active: DashMap::with_capacity_and_hasher(n, IdHasher::default()),
             writer: tokio::sync::Mutex::new(()),
-            clock: governor::clock::DefaultClock::default(),
+            clock: Arc::default(),
         };
         for record in records {
             registry.apply(record);
@@ -299,10 +299,10 @@ impl Registry {
         );
         let limiter = match prev {
             Some(prev) if prev.limiter.limits == limits => prev.limiter.clone(),
-            _ => Arc::new(TokenLimiter::with_clock(
+            _ => Arc::new(TokenLimiter::with_shared_clock(
                 limits,
                 record.token_type == TokenType::Client,
-                self.clock.clone(),
+                Arc::clone(&self.clock),
             )),
         };
         let token = Arc::new(ActiveToken {
