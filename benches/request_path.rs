@@ -40,6 +40,10 @@ fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
             usage: Arc::new(TokenUsage::new(id)),
             limiter: Arc::new(TokenLimiter::new(limits, true)),
             revoked: false,
+            name: "bench".into(),
+            environment: "production".into(),
+            client_type: None,
+            age_base: 0,
         });
         cache.insert(secret.digest(), token, None);
         secrets.push(secret.expose().to_string());

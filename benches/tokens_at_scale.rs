@@ -187,7 +187,8 @@ fn main() {
 
     // /metrics with 10k tokens that have traffic.
     let active = 10_000.min(n);
-    for (i, e) in edge.state().registry.list().iter().take(active).enumerate() {
+    let listed = rt.block_on(edge.state().registry.list()).unwrap();
+    for (i, e) in listed.iter().take(active).enumerate() {
         let Some(s) = e.secrets.first() else { continue };
         if let Lookup::Active(t) = cache.lookup(&s.digest, 0) {
             t.usage.request(ingest_edge::usage::Endpoint::Traces, 200);
@@ -197,7 +198,7 @@ fn main() {
     }
     let start = Instant::now();
     let mut out = String::new();
-    let view = edge.state().registry.usage_view();
+    let view = edge.state().registry.tokens();
     edge.state().usage.render(&mut out, &view);
     println!(
         "{{\"metrics_render_ms\": {}, \"metrics_bytes\": {}, \"tokens_with_traffic\": {active}, \"tokens_total\": {n}}}",

@@ -218,15 +218,13 @@ pub async fn handle(state: &AppState, req: Request<Incoming>) -> Resp {
                 Err(e) => registry_error(e.into()),
             }
         }
-        (Method::GET, ["tokens"]) => {
-            let tokens: Vec<Value> = state
-                .registry
-                .list()
-                .iter()
-                .map(|r| view(state, r))
-                .collect();
-            http::json(200, &json!({ "tokens": tokens }))
-        }
+        (Method::GET, ["tokens"]) => match state.registry.list().await {
+            Ok(all) => {
+                let tokens: Vec<Value> = all.iter().map(|r| view(state, r)).collect();
+                http::json(200, &json!({ "tokens": tokens }))
+            }
+            Err(e) => registry_error(e.into()),
+        },
         (Method::POST, ["tokens"]) => {
             let body: CreateBody = match read_json(state, req).await {
                 Ok(b) => b,
@@ -244,9 +242,10 @@ pub async fn handle(state: &AppState, req: Request<Incoming>) -> Resp {
                 Err(e) => registry_error(e),
             }
         }
-        (Method::GET, ["tokens", id]) => match state.registry.get(id) {
-            Some(r) => http::json(200, &view(state, &r)),
-            None => registry_error(RegistryError::NotFound((*id).to_owned())),
+        (Method::GET, ["tokens", id]) => match state.registry.get(id).await {
+            Ok(Some(r)) => http::json(200, &view(state, &r)),
+            Ok(None) => registry_error(RegistryError::NotFound((*id).to_owned())),
+            Err(e) => registry_error(e.into()),
         },
         (Method::PATCH, ["tokens", id]) => {
             let id = (*id).to_owned();

@@ -13,7 +13,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let mut out = String::with_capacity(64 << 10);
-            state.usage.render(&mut out, &state.registry.usage_view());
+            state.usage.render(&mut out, &state.registry.tokens());
             state.pipeline.render_metrics(&mut out);
             state
                 .op_metrics

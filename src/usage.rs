@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::reject::Reason;
-use crate::token::TokenRecord;
+use crate::secret::TokenType;
+use crate::token::cache::ActiveToken;
 
 /// The `endpoint` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,28 +153,6 @@ pub struct Usage {
     revoked_idle_timeout: Duration,
 }
 
-/// What `/metrics` shows about a token besides its counters: the registry's own record.
-struct TokenInfo<'a>(&'a TokenRecord);
-
-impl TokenInfo<'_> {
-    fn token_type(&self) -> &'static str {
-        self.0.token_type.as_str()
-    }
-
-    fn client_type(&self) -> &'static str {
-        self.0.client_type.map(|c| c.as_str()).unwrap_or("")
-    }
-
-    /// Creation or last rotation, seconds since the epoch.
-    fn age_base(&self) -> u64 {
-        self.0.rotated_at.unwrap_or(self.0.created_at)
-    }
-
-    fn revoked(&self) -> bool {
-        self.0.revoked_at.is_some()
-    }
-}
-
 impl Usage {
     pub fn new(revoked_idle_timeout: Duration) -> Usage {
         Usage {
@@ -188,28 +167,27 @@ impl Usage {
     }
 
     /// Renders every series in the Prometheus text format (0.0.4), for `tokens` (every
-    /// token's record and counters, as `Registry::usage_view` gives them). A revoked token's
+    /// token, as `Registry::tokens` gives them). A revoked token's
     /// series go once it has been idle for the configured timeout (and come back if it is
     /// used again, so abuse of a revoked secret stays visible).
-    pub fn render(&self, out: &mut String, tokens: &[(Arc<TokenRecord>, Arc<TokenUsage>)]) {
+    pub fn render(&self, out: &mut String, tokens: &[Arc<ActiveToken>]) {
         let now = crate::time::unix_now();
         let timeout = self.revoked_idle_timeout.as_secs();
-        let mut shown: Vec<(TokenInfo, &TokenUsage)> = tokens
+        let mut shown: Vec<&ActiveToken> = tokens
             .iter()
-            .filter(|(record, usage)| {
-                record.revoked_at.is_none()
-                    || now.saturating_sub(usage.last_update.load(Relaxed)) < timeout
+            .filter(|t| {
+                !t.revoked || now.saturating_sub(t.usage.last_update.load(Relaxed)) < timeout
             })
-            .map(|(record, usage)| (TokenInfo(record), &**usage))
+            .map(|t| &**t)
             .collect();
-        shown.sort_by(|a, b| a.0 .0.id.cmp(&b.0 .0.id));
+        shown.sort_by(|a, b| a.id.cmp(&b.id));
         // Tokens that never had a request have no counters: only their info and age series show.
-        let mut counted: Vec<(Option<&TokenInfo>, &TokenUsage)> =
+        let mut counted: Vec<(Option<&ActiveToken>, &TokenUsage)> =
             Vec::with_capacity(shown.len() + 1);
         counted.push((None, &*self.unknown));
-        counted.extend(shown.iter().map(|(i, u)| (Some(i), *u)));
+        counted.extend(shown.iter().map(|t| (Some(*t), &*t.usage)));
         let is_remote_write =
-            |i: &Option<&TokenInfo>| i.is_some_and(|i| i.token_type() == "remote_write");
+            |t: &Option<&ActiveToken>| t.is_some_and(|t| t.token_type == TokenType::RemoteWrite);
 
         header(
             out,
@@ -217,15 +195,15 @@ impl Usage {
             "gauge",
             "Token metadata; always 1. Join on token_id.",
         );
-        for (i, _) in &shown {
+        for t in &shown {
             let _ = writeln!(
                 out,
                 "ingest_token_info{{token_id=\"{}\",name=\"{}\",type=\"{}\",client_type=\"{}\",environment=\"{}\"}} 1",
-                Escaped(&i.0.id),
-                Escaped(&i.0.name),
-                i.token_type(),
-                i.client_type(),
-                Escaped(&i.0.environment)
+                Escaped(&t.id),
+                Escaped(&t.name),
+                t.token_type.as_str(),
+                t.client_type.map(|c| c.as_str()).unwrap_or(""),
+                Escaped(&t.environment)
             );
         }
         header(
@@ -234,12 +212,12 @@ impl Usage {
             "gauge",
             "Seconds since the token was created or last rotated.",
         );
-        for (i, _) in shown.iter().filter(|(i, _)| !i.revoked()) {
+        for t in shown.iter().filter(|t| !t.revoked) {
             let _ = writeln!(
                 out,
                 "ingest_token_age_seconds{{token_id=\"{}\"}} {}",
-                Escaped(&i.0.id),
-                now.saturating_sub(i.age_base())
+                Escaped(&t.id),
+                now.saturating_sub(t.age_base)
             );
         }
 
@@ -406,36 +384,29 @@ mod tests {
         assert_eq!(Escaped("a\"b\\c\nd").to_string(), "a\\\"b\\\\c\\nd");
     }
 
-    fn record(id: &str, revoked: bool) -> TokenRecord {
-        TokenRecord {
-            id: id.into(),
-            name: "n".into(),
-            token_type: crate::secret::TokenType::RemoteWrite,
-            client_type: None,
+    fn token(id: &str, revoked: bool) -> Arc<ActiveToken> {
+        let limits = crate::config::LimitDefaults::default().remote_write;
+        Arc::new(ActiveToken {
+            id: Arc::from(id),
+            token_type: TokenType::RemoteWrite,
             origins: Default::default(),
-            environment: String::new(),
             tenant: None,
-            limits: Default::default(),
-            created_at: 1,
-            rotated_at: None,
-            revoked_at: revoked.then_some(2),
-            secrets: vec![],
-        }
-    }
-
-    fn token(id: &str, revoked: bool) -> (Arc<TokenRecord>, Arc<TokenUsage>) {
-        (
-            Arc::new(record(id, revoked)),
-            Arc::new(TokenUsage::new(Arc::from(id))),
-        )
+            usage: Arc::new(TokenUsage::new(Arc::from(id))),
+            limiter: Arc::new(crate::ratelimit::TokenLimiter::new(limits, false)),
+            revoked,
+            name: "n".into(),
+            environment: "".into(),
+            client_type: None,
+            age_base: 1,
+        })
     }
 
     #[test]
     fn revoked_tokens_disappear_once_idle_and_active_ones_stay() {
         let usage = Usage::new(Duration::ZERO);
         let tokens = [token("tk_active", false), token("tk_revoked", true)];
-        tokens[0].1.remote_write(5, 0, 0, 0);
-        tokens[1].1.remote_write(7, 0, 0, 0);
+        tokens[0].usage.remote_write(5, 0, 0, 0);
+        tokens[1].usage.remote_write(7, 0, 0, 0);
         let mut out = String::new();
         usage.render(&mut out, &tokens);
         assert!(

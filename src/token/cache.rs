@@ -12,6 +12,7 @@ use dashmap::DashMap;
 use crate::origin::OriginList;
 use crate::ratelimit::TokenLimiter;
 use crate::secret::{Digest, TokenType};
+use crate::token::ClientType;
 use crate::usage::TokenUsage;
 
 /// What the request path needs to know about a token, prebuilt so no lookup happens per request.
@@ -29,6 +30,14 @@ pub struct ActiveToken {
     pub limiter: Arc<TokenLimiter>,
     /// Revoked tokens are kept so their secrets are refused as `revoked_token`.
     pub revoked: bool,
+    /// For `ingest_token_info` (the full record stays in the store).
+    pub name: Box<str>,
+    /// For `ingest_token_info`.
+    pub environment: Box<str>,
+    /// For `ingest_token_info`.
+    pub client_type: Option<ClientType>,
+    /// Creation or last rotation, seconds since the epoch (`ingest_token_age_seconds`).
+    pub age_base: u64,
 }
 
 /// One secret's entry.

@@ -5,7 +5,6 @@
 //! Writers are serialized by one async mutex (no lost update between concurrent admin calls);
 //! readers on the request path never wait for it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,74 +44,59 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
-/// A token as the registry holds it.
-#[derive(Clone)]
-struct Current {
-    record: Arc<TokenRecord>,
-    token: Arc<ActiveToken>,
-}
-
 pub struct Registry {
     store: Arc<dyn TokenStore>,
     cache: TokenCache,
     defaults: LimitDefaults,
-    /// Every token by id: its record (what list/show and `/metrics` answer from) and its
-    /// prebuilt request-path view, which keeps limiters and counters across changes. One
-    /// map: at a million tokens each id-keyed map costs about 50 MB and a second of start-up.
-    active: DashMap<Arc<str>, Current, IdHasher>,
+    /// Every token's prebuilt request-path view by id, which keeps limiters and counters
+    /// across changes and carries what `/metrics` shows. Full records are not kept: the store
+    /// has them (list, show and the read of a change come from it), and a million of them
+    /// cost about 400 MB.
+    active: DashMap<Arc<str>, Arc<ActiveToken>, IdHasher>,
     writer: tokio::sync::Mutex<()>,
     /// One clock for every limiter: creating a clock per token costs a calibration each.
     clock: Arc<governor::clock::DefaultClock>,
 }
 
 impl Registry {
-    /// Loads every token from the store into the cache.
+    /// Loads every token from the store into the cache, one record at a time (each is
+    /// dropped once its request-path view is built, so its memory serves the next one).
     pub fn open(
         store: Arc<dyn TokenStore>,
         defaults: LimitDefaults,
     ) -> Result<Registry, StoreError> {
-        let records = store.load()?;
-        Ok(Registry::from_records(store, records, defaults))
-    }
-
-    /// Like [`Registry::open`], with the store's records already loaded.
-    pub fn from_records(
-        store: Arc<dyn TokenStore>,
-        records: Vec<TokenRecord>,
-        defaults: LimitDefaults,
-    ) -> Registry {
-        // Sized up front: growing maps of a million entries rehashes and fragments the heap.
-        let n = records.len();
         let registry = Registry {
-            store,
-            cache: TokenCache::with_capacity(n),
+            store: Arc::clone(&store),
+            cache: TokenCache::default(),
             defaults,
-            active: DashMap::with_capacity_and_hasher(n, IdHasher::default()),
+            active: DashMap::with_hasher(IdHasher::default()),
             writer: tokio::sync::Mutex::new(()),
             clock: Arc::default(),
         };
-        for record in records {
-            registry.apply(record);
-        }
-        registry
+        store.for_each(&mut |record| registry.apply(record))?;
+        Ok(registry)
     }
 
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
 
-    pub fn list(&self) -> Vec<TokenRecord> {
-        let mut all: Vec<TokenRecord> = self
-            .active
-            .iter()
-            .map(|e| (*e.value().record).clone())
-            .collect();
+    /// Every token, oldest first, from the store.
+    pub async fn list(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let store = Arc::clone(&self.store);
+        let mut all = blocking(move || store.load()).await?;
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        all
+        Ok(all)
     }
 
-    pub fn get(&self, id: &str) -> Option<TokenRecord> {
-        self.active.get(id).map(|c| (*c.record).clone())
+    /// One token, from the store.
+    pub async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if !self.active.contains_key(id) {
+            return Ok(None);
+        }
+        let store = Arc::clone(&self.store);
+        let id = id.to_owned();
+        blocking(move || store.get(&id)).await
     }
 
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
@@ -122,16 +106,13 @@ impl Registry {
     /// Visits every active token (housekeeping of per-client limiter state).
     pub fn for_each_active(&self, mut f: impl FnMut(&ActiveToken)) {
         for e in self.active.iter() {
-            f(&e.value().token);
+            f(e.value());
         }
     }
 
-    /// Every token's record and counters, for `/metrics`.
-    pub fn usage_view(&self) -> Vec<(Arc<TokenRecord>, Arc<TokenUsage>)> {
-        self.active
-            .iter()
-            .map(|e| (e.value().record.clone(), e.value().token.usage.clone()))
-            .collect()
+    /// Every token, for `/metrics`.
+    pub fn tokens(&self) -> Vec<Arc<ActiveToken>> {
+        self.active.iter().map(|e| e.value().clone()).collect()
     }
 
     pub async fn create(
@@ -174,7 +155,7 @@ impl Registry {
         who: &str,
     ) -> Result<TokenRecord, RegistryError> {
         let _w = self.writer.lock().await;
-        let current = self.current(id)?;
+        let current = self.current(id).await?;
         if current.is_revoked() {
             return Err(RegistryError::Revoked(id.to_owned()));
         }
@@ -205,7 +186,7 @@ impl Registry {
             return Err(RegistryError::GraceTooLong);
         }
         let _w = self.writer.lock().await;
-        let mut next = self.current(id)?;
+        let mut next = self.current(id).await?;
         if next.is_revoked() {
             return Err(RegistryError::Revoked(id.to_owned()));
         }
@@ -231,7 +212,7 @@ impl Registry {
     /// Revoking twice is not an error: the second call returns the revoked token.
     pub async fn revoke(&self, id: &str, who: &str) -> Result<TokenRecord, RegistryError> {
         let _w = self.writer.lock().await;
-        let mut next = self.current(id)?;
+        let mut next = self.current(id).await?;
         if next.is_revoked() {
             return Ok(next);
         }
@@ -241,8 +222,9 @@ impl Registry {
         Ok(next)
     }
 
-    fn current(&self, id: &str) -> Result<TokenRecord, RegistryError> {
+    async fn current(&self, id: &str) -> Result<TokenRecord, RegistryError> {
         self.get(id)
+            .await?
             .ok_or_else(|| RegistryError::NotFound(id.to_owned()))
     }
 
@@ -281,13 +263,12 @@ impl Registry {
 
     /// Builds the request-path view of `record` and points each of its secrets at it.
     fn apply(&self, record: TokenRecord) {
-        let record = Arc::new(record);
         let defaults = match record.token_type {
             TokenType::Client => self.defaults.client,
             TokenType::RemoteWrite => self.defaults.remote_write,
         };
         let limits = defaults.with(&record.limits);
-        let prev = self.active.get(record.id.as_str()).map(|p| p.token.clone());
+        let prev = self.active.get(record.id.as_str()).map(|p| p.clone());
         // One shared copy of the id for the map, the cache entry and the usage counters.
         let id = prev
             .as_ref()
@@ -313,18 +294,26 @@ impl Registry {
             usage,
             limiter,
             revoked: record.is_revoked(),
+            name: record.name.as_str().into(),
+            environment: record.environment.as_str().into(),
+            client_type: record.client_type,
+            age_base: record.rotated_at.unwrap_or(record.created_at),
         });
         for s in &record.secrets {
             self.cache.insert(s.digest, token.clone(), s.expires_at);
         }
-        self.active.insert(id, Current { record, token });
+        self.active.insert(id, token);
     }
+}
 
-    /// The tokens as the admin API shows them, keyed by id (for tests and the CLI).
-    pub fn snapshot(&self) -> HashMap<String, TokenRecord> {
-        self.active
-            .iter()
-            .map(|e| (e.key().to_string(), (*e.value().record).clone()))
-            .collect()
-    }
+/// Runs a store call off the async workers (a file store at scale reads for a while).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "store task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }

@@ -46,8 +46,26 @@ pub struct AuditEvent {
 
 /// Where tokens live. Calls are blocking and short; the admin API serializes writers.
 pub trait TokenStore: Send + Sync + 'static {
-    /// Every token, revoked ones included (their secrets must keep failing as `revoked_token`).
-    fn load(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Hands every token to `f`, one at a time, revoked ones included (their secrets must keep
+    /// failing as `revoked_token`). One at a time so that loading a million tokens never holds
+    /// them all as records: the edge keeps only their request-path view.
+    fn for_each(&self, f: &mut dyn FnMut(TokenRecord)) -> Result<(), StoreError>;
+    /// Every token (admin list).
+    fn load(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut all = Vec::new();
+        self.for_each(&mut |r| all.push(r))?;
+        Ok(all)
+    }
+    /// One token (admin show, and the read of a read-modify-write change).
+    fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let mut found = None;
+        self.for_each(&mut |r| {
+            if r.id == id {
+                found = Some(r);
+            }
+        })?;
+        Ok(found)
+    }
     /// Inserts or replaces one token; durable when it returns.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError>;
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
@@ -83,22 +101,25 @@ impl FileStore {
     }
 
     fn read_file(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        match std::fs::read(&self.tokens_path) {
-            Ok(bytes) => {
-                #[derive(Deserialize)]
-                struct File {
-                    tokens: Vec<TokenRecord>,
-                }
-                let f: File =
-                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
-                        path: self.tokens_path.clone(),
-                        source,
-                    })?;
-                Ok(f.tokens)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(&self.tokens_path)(e)),
-        }
+        let mut all = Vec::new();
+        self.read_each(&mut |r| all.push(r))?;
+        Ok(all)
+    }
+
+    /// Parses the file's `tokens` array one record at a time (a missing file is empty).
+    fn read_each(&self, f: &mut dyn FnMut(TokenRecord)) -> Result<(), StoreError> {
+        let bytes = match std::fs::read(&self.tokens_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&self.tokens_path)(e)),
+        };
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        serde::de::DeserializeSeed::deserialize(EachRecord(f), &mut de)
+            .and_then(|()| de.end())
+            .map_err(|source| StoreError::Corrupt {
+                path: self.tokens_path.clone(),
+                source,
+            })
     }
 
     fn write_file(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
@@ -119,6 +140,67 @@ impl FileStore {
     }
 }
 
+/// Reads `{"version": .., "tokens": [record, ..]}`, handing each record on as it is parsed.
+struct EachRecord<'f>(&'f mut dyn FnMut(TokenRecord));
+
+impl<'de> serde::de::DeserializeSeed<'de> for EachRecord<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a token file object with a \"tokens\" array")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "tokens" {
+                map.next_value_seed(EachInArray(&mut *self.0))?;
+                seen = true;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        if seen {
+            Ok(())
+        } else {
+            Err(serde::de::Error::missing_field("tokens"))
+        }
+    }
+}
+
+struct EachInArray<'f>(&'f mut dyn FnMut(TokenRecord));
+
+impl<'de> serde::de::DeserializeSeed<'de> for EachInArray<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EachInArray<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of tokens")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(record) = seq.next_element::<TokenRecord>()? {
+            (self.0)(record);
+        }
+        Ok(())
+    }
+}
+
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -135,8 +217,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 impl TokenStore for FileStore {
-    fn load(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        self.read_file()
+    fn for_each(&self, f: &mut dyn FnMut(TokenRecord)) -> Result<(), StoreError> {
+        self.read_each(f)
     }
 
     /// Reads the file, replaces or appends the record, writes it back atomically.
