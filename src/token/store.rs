@@ -77,9 +77,8 @@ pub trait TokenStore: Send + Sync + 'static {
 pub struct FileStore {
     tokens_path: PathBuf,
     audit_path: PathBuf,
-    /// One upsert at a time (each rewrites the whole file). The records themselves are not
-    /// kept here: the registry holds them, and a second copy of a million records cost
-    /// about a gigabyte of RSS.
+    /// One upsert at a time (each rewrites the whole file). Records are not kept in memory:
+    /// every call streams the file, so a million tokens never sit in memory as records.
     write: std::sync::Mutex<()>,
 }
 
@@ -100,12 +99,6 @@ impl FileStore {
         })
     }
 
-    fn read_file(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut all = Vec::new();
-        self.read_each(&mut |r| all.push(r))?;
-        Ok(all)
-    }
-
     /// Parses the file's `tokens` array one record at a time (a missing file is empty).
     fn read_each(&self, f: &mut dyn FnMut(TokenRecord)) -> Result<(), StoreError> {
         let bytes = match std::fs::read(&self.tokens_path) {
@@ -122,21 +115,43 @@ impl FileStore {
             })
     }
 
-    fn write_file(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
-        #[derive(Serialize)]
-        struct File<'a> {
-            version: u32,
-            tokens: &'a [TokenRecord],
-        }
-        let bytes = serde_json::to_vec_pretty(&File {
-            version: 1,
-            tokens: records,
-        })
-        .map_err(|source| StoreError::Corrupt {
+    /// The file with `record` in place of the token with its id (or appended), written
+    /// while the old file is streamed: one record in memory at a time. The layout is one
+    /// record per line, which keeps the file greppable and a diff small.
+    fn rewrite_with(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        let corrupt = |source| StoreError::Corrupt {
             path: self.tokens_path.clone(),
             source,
+        };
+        let hint = std::fs::metadata(&self.tokens_path).map_or(0, |m| m.len() as usize);
+        let mut out = Vec::with_capacity(hint + 1024);
+        out.extend_from_slice(b"{\"version\": 1, \"tokens\": [");
+        let mut count = 0usize;
+        let mut replaced = false;
+        let mut failed = None;
+        let mut put = |r: &TokenRecord, out: &mut Vec<u8>| {
+            out.extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
+            count += 1;
+            if let Err(e) = serde_json::to_writer(&mut *out, r) {
+                failed.get_or_insert(e);
+            }
+        };
+        self.read_each(&mut |r| {
+            if r.id == record.id {
+                replaced = true;
+                put(record, &mut out);
+            } else {
+                put(&r, &mut out);
+            }
         })?;
-        write_atomically(&self.tokens_path, &bytes)
+        if !replaced {
+            put(record, &mut out);
+        }
+        if let Some(e) = failed {
+            return Err(corrupt(e));
+        }
+        out.extend_from_slice(b"\n]}\n");
+        write_atomically(&self.tokens_path, &out)
     }
 }
 
@@ -221,16 +236,11 @@ impl TokenStore for FileStore {
         self.read_each(f)
     }
 
-    /// Reads the file, replaces or appends the record, writes it back atomically.
+    /// Streams the file, replacing or appending the record, and writes it back atomically.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError> {
         // A panic while holding the lock leaves the file as it was (the write is atomic).
         let _one_writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut records = self.read_file()?;
-        match records.iter_mut().find(|r| r.id == record.id) {
-            Some(slot) => *slot = record.clone(),
-            None => records.push(record.clone()),
-        }
-        self.write_file(&records)
+        self.rewrite_with(record)
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
