@@ -219,20 +219,17 @@ impl Forwarder {
                 slots.push_back(Slot::new(item.start, item.size, &batch));
                 let mut group = Group::new(batch, self.batch_bytes);
                 while let Some(Item {
-                    batch: Ok(next), ..
+                    start,
+                    size,
+                    batch: Ok(next),
                 }) = ready.front()
                 {
+                    let slot = Slot::new(*start, *size, next);
                     if group.push(next.clone()).is_err() {
                         break;
                     }
-                    if let Some(Item {
-                        start,
-                        size,
-                        batch: Ok(next),
-                    }) = ready.pop_front()
-                    {
-                        slots.push_back(Slot::new(start, size, &next));
-                    }
+                    ready.pop_front();
+                    slots.push_back(slot);
                 }
                 let n = group.len();
                 let h = tasks.spawn(self.deliver(group));
