@@ -235,35 +235,39 @@ if [ "$QUICK" = 0 ]; then
     # The in-process targets: criterion figures and the token-population checks, same machine,
     # same run. Raw lines, so nothing is rounded or reinterpreted.
     lt_log "in-process benches (criterion --quick, tokens_at_scale)"
+    (cd "$ROOT" && cargo bench -q --bench remote_write -- --quick synthetic 2>/dev/null | grep -E "^remote_write|time:|thrpt:") >"$WORK/decode.txt" || true
+    { (cd "$ROOT" && cargo bench -q --bench origin -- --quick 2>/dev/null | grep -E "^origin|time:")
+      (cd "$ROOT" && cargo bench -q --bench request_path -- --quick auth 2>/dev/null | grep -E "^auth|time:"); } >"$WORK/origin.txt" || true
+    (cd "$ROOT" && cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{') >"$WORK/scale.txt" || true
+    (cd "$ROOT" && TOKENS=10000 cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{') >"$WORK/scale10k.txt" || true
     {
         echo
         echo "## In-process targets (same run)"
         echo
+        python3 "$HERE/compare_report.py" --in-process "$WORK/decode.txt" "$WORK/scale.txt" "$WORK/scale10k.txt"
+        echo
         echo "\`cargo bench --bench remote_write -- --quick synthetic\` (decode + validate, one core):"
         echo
         echo '```'
-        (cd "$ROOT" && cargo bench -q --bench remote_write -- --quick synthetic 2>/dev/null | grep -E "^remote_write|time:|thrpt:")
+        cat "$WORK/decode.txt"
         echo '```'
         echo
         echo "\`cargo bench --bench origin -- --quick\` and \`cargo bench --bench request_path -- --quick auth\`:"
         echo
         echo '```'
-        (cd "$ROOT" && cargo bench -q --bench origin -- --quick 2>/dev/null | grep -E "^origin|time:")
-        (cd "$ROOT" && cargo bench -q --bench request_path -- --quick auth 2>/dev/null | grep -E "^auth|time:")
+        cat "$WORK/origin.txt"
         echo '```'
         echo
         echo "\`cargo bench --bench tokens_at_scale\` (1,000,000 tokens in the store; then \`TOKENS=10000\` for /metrics with 10 k active tokens):"
         echo
         echo '```'
-        (cd "$ROOT" && cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{')
-        (cd "$ROOT" && TOKENS=10000 cargo bench -q --bench tokens_at_scale 2>/dev/null | grep '^{')
+        cat "$WORK/scale.txt" "$WORK/scale10k.txt"
         echo '```'
         echo
-        echo "Targets: v1 decode >= 5 M samples/s; 1 M tokens: start-up < 5 s and RSS < 1 GiB, judged on"
-        echo "the real binary (process_startup_ms, process_rss_mib: time until it listens, its whole"
-        echo "resident set); startup_ms and rss_*_mib are the same load inside the bench process, whose"
-        echo "allocator reuses the memory freed after generating the store (so they read low);"
-        echo "lookup_plus_origin_ns < 200; metrics_render_ms < 250 with 10 k active tokens."
+        echo "Start-up and RSS are judged on the real binary (process_startup_ms, process_rss_mib: time"
+        echo "until it listens, its whole resident set); startup_ms and rss_*_mib are the same load inside"
+        echo "the bench process, whose allocator reuses the memory freed after generating the store (so"
+        echo "they read low)."
     } >>"$WORK/report.md"
 fi
 cat "$WORK/report.md"

@@ -190,5 +190,58 @@ def main():
     print("\n".join(out))
 
 
+def in_process(decode_path, scale_path, scale10k_path):
+    """The table of the in-process targets, from the raw bench output compare.sh saved."""
+    import re
+
+    def read(path):
+        try:
+            return open(path).read()
+        except OSError:
+            return ""
+
+    def records(text):
+        out = {}
+        for line in text.splitlines():
+            try:
+                out.update(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    # criterion prints the v1 group name, a time line, then "thrpt: [low mid high]".
+    v1 = None
+    decode = read(decode_path)
+    block = decode.split("synthetic_2000_v1", 1)[1] if "synthetic_2000_v1" in decode else ""
+    m = re.search(r"thrpt:\s*\[\S+ \S+ (\S+) (\S+)", block)
+    if m:
+        scale = {"Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}.get(m.group(2), 1.0)
+        v1 = float(m.group(1)) * scale
+    big, small = records(read(scale_path)), records(read(scale10k_path))
+    rows = [
+        ("remote_write v1 decode + validate, one core", v1, ">= 5 M samples/s",
+         lambda v: v >= 5e6, lambda v: f"{v / 1e6:.2f} M samples/s"),
+        ("1 M tokens: start-up of the real binary", big.get("process_startup_ms"), "< 5 s",
+         lambda v: v < 5000, lambda v: f"{v / 1000:.2f} s"),
+        ("1 M tokens: RSS of the real binary", big.get("process_rss_mib"), "< 1 GiB",
+         lambda v: v < 1024, lambda v: f"{v} MiB"),
+        ("1 M tokens: lookup + origin check", big.get("lookup_plus_origin_ns"), "< 200 ns",
+         lambda v: v < 200, lambda v: f"{v} ns"),
+        ("`/metrics` with 10 k active tokens", small.get("metrics_render_ms"), "< 250 ms",
+         lambda v: v < 250, lambda v: f"{v} ms"),
+    ]
+    print("| target | measured | goal | status |")
+    print("|---|---|---|---|")
+    for name, value, goal, ok, fmt in rows:
+        if value is None:
+            print(f"| {name} | not measured | {goal} | **not measured** |")
+        else:
+            print(f"| {name} | {fmt(value)} | {goal} | **{'met' if ok(value) else 'not met'}** |")
+
+
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "--in-process":
+    in_process(*sys.argv[2:])
+    sys.exit(0)
+
 if __name__ == "__main__":
     main()
