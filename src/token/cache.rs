@@ -97,12 +97,6 @@ impl std::hash::Hasher for FirstEight {
 }
 
 impl TokenCache {
-    pub fn with_capacity(n: usize) -> TokenCache {
-        TokenCache {
-            by_digest: DashMap::with_capacity_and_hasher(n, DigestHasher),
-        }
-    }
-
     pub fn lookup(&self, digest: &Digest, now: u64) -> Lookup {
         match self.by_digest.get(digest) {
             None => Lookup::Unknown,
