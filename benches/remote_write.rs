@@ -12,7 +12,7 @@ use prost::Message;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/prometheus-2.42"
+    "/tests/fixtures/prometheus-2.42"
 );
 /// Timestamps of the synthetic requests; also the decoder's "now".
 const NOW_MS: i64 = 1_700_000_000_000;

@@ -16,7 +16,7 @@ const TOKENS: usize = 100_000;
 
 fn fixtures() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.join("../shared/fixtures")
+    here.join("tests/fixtures")
 }
 
 fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {

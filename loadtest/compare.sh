@@ -75,7 +75,7 @@ cp -p "$EDGE" "$WORK/bin/ingest-edge" && cp -p "$LT" "$WORK/bin/loadtest" || lt_
 EDGE="$WORK/bin/ingest-edge" LT="$WORK/bin/loadtest"
 BUILD_SECS=$((SECONDS - START))
 MEASURE_START=$SECONDS
-FIXTURES="$ROOT/../shared/fixtures/prometheus-2.42"
+FIXTURES="$ROOT/tests/fixtures/prometheus-2.42"
 
 lt_start_sink
 RUNS="$WORK/runs.tsv" # phase server round json hwm_kib cpu_s sink_reqs sink_bytes status

@@ -45,8 +45,7 @@ lt_start_sink
 lt_start_edge
 lt_log "edge on 127.0.0.1:$EDGE_PORT (ops $EDGE_OPS_PORT), sink on $SINK_PORT"
 
-FIXTURES="$ROOT/../shared/fixtures/prometheus-2.42"
-[ -d "$FIXTURES" ] || FIXTURES="/work/shared/fixtures/prometheus-2.42"
+FIXTURES="$ROOT/tests/fixtures/prometheus-2.42"
 RW="http://127.0.0.1:$EDGE_PORT/api/v1/write"
 TRACES="http://127.0.0.1:$EDGE_PORT/v1/traces"
 PASSED=0 FAILED=0

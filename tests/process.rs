@@ -365,7 +365,7 @@ fn spool_cli_shows_what_was_accepted() {
         .json()
         .unwrap();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let body = std::fs::read(here.join("../shared/fixtures/prometheus-2.42/body_000.bin")).unwrap();
+    let body = std::fs::read(here.join("tests/fixtures/prometheus-2.42/body_000.bin")).unwrap();
     for _ in 0..3 {
         let r = http
             .post(format!("http://{}/api/v1/write", edge.ingest))

@@ -108,10 +108,10 @@ impl fmt::Display for PayloadError {
 
 impl std::error::Error for PayloadError {}
 
-/// The shared Prometheus 2.42 fixtures, found beside the repository (`../shared/fixtures`).
+/// The shared Prometheus 2.42 fixtures, kept in the repository (`tests/fixtures`).
 pub const DEFAULT_FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/prometheus-2.42"
+    "/../tests/fixtures/prometheus-2.42"
 );
 
 /// A fixed timestamp keeps bodies byte-identical between runs; receivers under test here

@@ -9,7 +9,7 @@ use super::{proto_v1, proto_v2, Decoder, Limits, RwError, Version, Written};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/prometheus-2.42"
+    "/tests/fixtures/prometheus-2.42"
 );
 
 /// (samples, metadata) per fixture body; none carries exemplars or native histograms

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../shared/fixtures/otel-js-2.12/{name}",
+        "{}/tests/fixtures/otel-js-2.12/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))

@@ -148,15 +148,7 @@ pub fn series_value(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The shared fixtures directory (`../shared/fixtures` next to the checkout).
+/// The fixtures kept in the repository (`tests/fixtures`: captured Prometheus and OTel JS requests).
 pub fn fixtures() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        here.join("../shared/fixtures"),
-        here.join("shared/fixtures"),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.is_dir())
-        .expect("fixtures directory ../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

@@ -11,7 +11,7 @@ use super::*;
 use crate::remote_write::{proto_v1, Decoder, Limits, Version};
 use crate::rum::{count_items, Format, Signal};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn fixture(path: &str) -> Bytes {
     let path = format!("{FIXTURES}/{path}");

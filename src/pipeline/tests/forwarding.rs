@@ -265,7 +265,7 @@ async fn a_garbled_ack_file_means_resending_not_losing() {
     p.shutdown().await;
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// Submits `batches` to a pipeline without upstream, then restarts it with `up` as upstream,
 /// so the forwarder finds them all waiting at once (the backlog case merging is for).
