@@ -5,13 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::body;
+use crate::body::{self, RequestBody};
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::secret::TokenSecret;
@@ -19,7 +18,8 @@ use crate::time::{rfc3339, unix_now};
 use crate::token::registry::{RegistryError, DEFAULT_GRACE};
 use crate::token::{CreateBody, NewToken, PatchBody, TokenRecord};
 
-/// Admin request bodies are small JSON documents.
+/// Admin request bodies are small JSON documents; a larger declared `Content-Length` is
+/// `413` before anything is read.
 const MAX_ADMIN_BODY: usize = 64 << 10;
 
 /// The admin key, and the id it is known by in the audit trail.
@@ -160,10 +160,10 @@ fn with_secret(state: &AppState, r: &TokenRecord, secret: &TokenSecret) -> Value
 
 async fn read_json<T: serde::de::DeserializeOwned>(
     state: &AppState,
-    req: Request<Incoming>,
+    req: &mut Request<RequestBody>,
 ) -> Result<T, Resp> {
     let bytes = body::read_bounded(
-        req.into_body(),
+        req.body_mut(),
         MAX_ADMIN_BODY,
         state.config.server.body_read_timeout,
         0,
@@ -187,7 +187,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Handles `/api/v1/tokens...` and `/api/v1/audit`.
-pub async fn handle(state: &AppState, req: Request<Incoming>) -> Resp {
+pub async fn handle(state: &AppState, req: &mut Request<RequestBody>) -> Resp {
     let presented = req
         .headers()
         .get(AUTHORIZATION)

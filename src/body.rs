@@ -1,16 +1,92 @@
 //! Bounded body reading: the declared `Content-Length` is checked before anything is read,
 //! the running total while frames arrive, the whole read is under a timeout, and gzip
-//! decompression stops at the decoded limit.
+//! decompression stops at the decoded limit. A `RequestBody` also remembers whether it was
+//! read to the end, so that a refusal sent before the body was read does not leave a
+//! keep-alive client on a connection hyper is about to close (`RequestBody::settle`).
 
 use std::io::Read;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::header::{HeaderMap, CONTENT_LENGTH};
+use hyper::body::{Body, Incoming};
+use hyper::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH};
 
+use crate::http::Resp;
 use crate::reject::{Reason, Reject};
+
+/// The most of an unread body the server reads and discards after a refusal to keep the
+/// connection: a small body costs less to drain than a new connection; a larger one is not
+/// worth receiving, and the connection is closed instead.
+const DRAIN_MAX: u64 = 64 << 10;
+
+/// A request's body as handlers see it. Handlers borrow the request; the server settles the
+/// body after the response is built.
+#[derive(Debug)]
+pub struct RequestBody {
+    /// What is left of the body.
+    state: BodyState,
+}
+
+#[derive(Debug)]
+enum BodyState {
+    /// Nobody has read it (yet).
+    Unread(Incoming),
+    /// Read to the end: the connection can carry the next request.
+    Read,
+    /// A read stopped part way (too large, timed out, broken): the rest is unread.
+    Abandoned,
+}
+
+impl RequestBody {
+    pub fn new(body: Incoming) -> Self {
+        RequestBody {
+            state: BodyState::Unread(body),
+        }
+    }
+
+    /// After the response is built: an unread body is drained (at most `DRAIN_MAX` bytes,
+    /// within `timeout`) so the connection stays usable; otherwise the response says
+    /// `Connection: close`. Without this hyper closed such connections on its own, sometimes
+    /// after a response that had promised keep-alive, and the client's next request failed.
+    pub async fn settle(self, resp: &mut Resp, timeout: Duration) {
+        let reusable = match self.state {
+            BodyState::Read => true,
+            BodyState::Abandoned => false,
+            BodyState::Unread(body) => drain(body, timeout).await,
+        };
+        if !reusable {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+}
+
+/// Reads and discards `body`; `true` if it ended within `DRAIN_MAX` bytes and `timeout`.
+async fn drain(mut body: Incoming, timeout: Duration) -> bool {
+    if body.is_end_stream() {
+        return true;
+    }
+    if body.size_hint().lower() > DRAIN_MAX {
+        return false;
+    }
+    let read = async {
+        let mut total = 0u64;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return false;
+            };
+            if let Some(data) = frame.data_ref() {
+                total = total.saturating_add(data.len() as u64);
+                if total > DRAIN_MAX {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(false)
+}
 
 /// The limit on the wire was exceeded (or declared to be).
 fn too_large() -> Reject {
@@ -32,9 +108,34 @@ pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), Reje
     Ok(())
 }
 
-/// Reads the whole body, at most `max` bytes, within `timeout`.
+/// Reads the whole body, at most `max` bytes, within `timeout`. A declared length over `max`
+/// is refused before anything is read (whatever the caller checked).
 pub async fn read_bounded(
-    mut body: Incoming,
+    body: &mut RequestBody,
+    max: usize,
+    timeout: Duration,
+    capacity_hint: usize,
+) -> Result<Bytes, Reject> {
+    let mut incoming = match std::mem::replace(&mut body.state, BodyState::Abandoned) {
+        BodyState::Unread(incoming) if incoming.size_hint().lower() > max as u64 => {
+            // Left unread: `settle` decides between draining it and closing.
+            body.state = BodyState::Unread(incoming);
+            return Err(too_large());
+        }
+        BodyState::Unread(incoming) => incoming,
+        other => {
+            body.state = other;
+            return Err(Reject::new(Reason::BadPayload).with_message("body already read"));
+        }
+    };
+    // Until this succeeds the state stays `Abandoned`: a failed read leaves the rest unread.
+    let bytes = read_incoming(&mut incoming, max, timeout, capacity_hint).await?;
+    body.state = BodyState::Read;
+    Ok(bytes)
+}
+
+async fn read_incoming(
+    body: &mut Incoming,
     max: usize,
     timeout: Duration,
     capacity_hint: usize,

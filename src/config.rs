@@ -64,6 +64,13 @@ pub struct ServerConfig {
     /// A client that has not sent the whole body by then gets `408`.
     #[serde(with = "humantime_serde_compat")]
     pub body_read_timeout: Duration,
+    /// A response write that makes no progress for this long closes the connection: a client
+    /// that never reads (pipelining into a full receive buffer) must not keep its slot.
+    #[serde(with = "humantime_serde_compat")]
+    pub write_timeout: Duration,
+    /// Request line plus headers, in bytes; a larger header section is `431`. hyper's buffer
+    /// limit alone let a single 100 KB header through.
+    pub max_header_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
@@ -77,6 +84,8 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 << 10,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -460,6 +469,12 @@ impl Config {
                 reason: "must be 429 or 503".into(),
             });
         }
+        if !(1024..=1 << 20).contains(&self.server.max_header_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "server.max_header_bytes",
+                reason: "must be between 1 KiB and 1 MiB".into(),
+            });
+        }
         if let Some(key) = &self.admin.key {
             if key.len() < 16 {
                 return Err(ConfigError::Invalid {
@@ -591,6 +606,8 @@ mod tests {
         assert_eq!(c.body.remote_write_max_decoded_bytes, 32 << 20);
         assert_eq!(c.admin.rotation_period, RotationPeriod::default());
         assert_eq!(c.server.body_read_timeout, d.server.body_read_timeout);
+        assert_eq!(c.server.write_timeout, d.server.write_timeout);
+        assert_eq!(c.server.max_header_bytes, d.server.max_header_bytes);
     }
 
     #[test]

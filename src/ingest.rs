@@ -18,9 +18,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::{Method, Request};
 
+use crate::body::RequestBody;
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::pipeline::{Batch, HandoffError};
@@ -32,7 +32,7 @@ pub mod remote_write;
 pub mod rum;
 
 /// Dispatches one request of the ingest listener.
-pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr) -> Resp {
+pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer: IpAddr) -> Resp {
     let path = req.uri().path();
     let endpoint = match path {
         "/v1/traces" => Endpoint::Traces,

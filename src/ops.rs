@@ -3,13 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::{Method, Request};
 
+use crate::body::RequestBody;
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 
-pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
+pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let mut out = String::with_capacity(64 << 10);

@@ -1,17 +1,30 @@
-//! The HTTP servers: accept loops, connection caps, header read timeouts and graceful
-//! shutdown. The only module that touches hyper's connection types.
+//! The HTTP servers: accept loops, connection caps, header read and response write timeouts,
+//! the header size cap, keep-alive after refusals, and graceful shutdown. The only module
+//! that touches hyper's connection types.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::body::RequestBody;
 use crate::edge::AppState;
+
+mod deadline;
+
+use deadline::WriteDeadline;
+
+/// hyper's read buffer: one request head plus what a pipelining client sent behind it. It
+/// bounds the pipelined input a connection holds (hyper reads the next request only after
+/// answering this one, and its write buffer has the same cap).
+const READ_BUFFER: usize = 64 << 10;
 
 /// Which listener a server runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +48,10 @@ pub async fn run(
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .keep_alive(true)
-        .max_buf_size(64 << 10);
+        // The buffer cap alone let a single 100 KB header through (a read may overshoot it);
+        // hyper's header size limit is exact and answers 431.
+        .max_header_size(cfg.max_header_bytes)
+        .max_buf_size(READ_BUFFER.max(cfg.max_header_bytes));
     let gauge = state.op_metrics.connections(kind as usize).clone();
     loop {
         // Waiting for a permit before accepting leaves excess connections in the backlog.
@@ -57,17 +73,24 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
             async move {
-                let resp = match kind {
-                    Listener::Ingest => crate::ingest::handle(&state, req, peer.ip()).await,
-                    Listener::Ops => crate::ops::handle(&state, req).await,
+                let mut req = req.map(RequestBody::new);
+                let mut resp = match kind {
+                    Listener::Ingest => crate::ingest::handle(&state, &mut req, peer.ip()).await,
+                    Listener::Ops => crate::ops::handle(&state, &mut req).await,
                 };
+                // Whatever the handler refused before reading the body: drain it or say
+                // `Connection: close`, so a keep-alive client never reuses a dead connection.
+                req.into_body()
+                    .settle(&mut resp, state.config.server.body_read_timeout)
+                    .await;
                 Ok::<_, Infallible>(resp)
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let io = WriteDeadline::new(stream, cfg.write_timeout);
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         let gauge = gauge.clone();
         gauge.increment(1.0);

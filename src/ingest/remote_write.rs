@@ -5,13 +5,12 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::Request;
 
 use super::{finish, refuse};
 use crate::auth;
-use crate::body;
+use crate::body::{self, RequestBody};
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::pipeline::{Batch, Queue};
@@ -29,8 +28,8 @@ thread_local! {
     static DECODER: RefCell<Decoder> = RefCell::new(Decoder::new());
 }
 
-pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr) -> Resp {
-    let token = match identify(state, &req) {
+pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer: IpAddr) -> Resp {
+    let token = match identify(state, req) {
         Ok(t) => t,
         Err(e) => {
             let usage = e
@@ -72,7 +71,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr)
 
 fn identify(
     state: &AppState,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Result<Arc<ActiveToken>, auth::AuthError> {
     let header = auth::header_token(req.headers())?;
     let raw = auth::pick_token(header.as_deref(), None)?;
@@ -95,7 +94,7 @@ fn rw_reject(e: RwError) -> Reject {
 async fn accept(
     state: &AppState,
     token: &ActiveToken,
-    req: Request<Incoming>,
+    req: &mut Request<RequestBody>,
     peer: IpAddr,
     version: Version,
 ) -> (Result<(), Reject>, Written) {
@@ -111,7 +110,7 @@ async fn accept(
         body::check_declared_length(req.headers(), limits.remote_write_max_wire_bytes)?;
         let hint = body::declared_length(req.headers());
         let wire = body::read_bounded(
-            req.into_body(),
+            req.body_mut(),
             limits.remote_write_max_wire_bytes,
             state.config.server.body_read_timeout,
             hint,

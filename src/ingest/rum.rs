@@ -5,14 +5,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request};
 
 use super::cors::CorsPolicy;
 use super::{finish, refuse};
 use crate::auth;
-use crate::body;
+use crate::body::{self, RequestBody};
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::origin::RequestOrigin;
@@ -26,15 +25,15 @@ use crate::usage::Endpoint;
 
 pub async fn handle(
     state: &Arc<AppState>,
-    req: Request<Incoming>,
+    req: &mut Request<RequestBody>,
     peer: IpAddr,
     endpoint: Endpoint,
 ) -> Resp {
     let origin = auth::request_origin(req.headers());
     if req.method() == Method::OPTIONS {
-        return preflight(state, &req, origin.as_ref());
+        return preflight(state, req, origin.as_ref());
     }
-    let token = match identify(state, &req, origin.as_ref()) {
+    let token = match identify(state, req, origin.as_ref()) {
         Ok(t) => t,
         Err((reject, token, cors)) => {
             let usage = token
@@ -67,7 +66,7 @@ type Refusal = (Reject, Option<Arc<ActiveToken>>, bool);
 /// because of the origin itself.
 fn identify(
     state: &AppState,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     origin: Option<&RequestOrigin>,
 ) -> Result<Arc<ActiveToken>, Refusal> {
     let header = auth::header_token(req.headers()).map_err(|r| (r.into(), None, true))?;
@@ -85,7 +84,7 @@ fn identify(
 async fn accept(
     state: &AppState,
     token: &ActiveToken,
-    req: Request<Incoming>,
+    req: &mut Request<RequestBody>,
     peer: IpAddr,
     endpoint: Endpoint,
 ) -> Result<Resp, Reject> {
@@ -106,7 +105,7 @@ async fn accept(
     body::check_declared_length(req.headers(), limits.rum_max_wire_bytes)?;
     let hint = body::declared_length(req.headers());
     let wire = body::read_bounded(
-        req.into_body(),
+        req.body_mut(),
         limits.rum_max_wire_bytes,
         state.config.server.body_read_timeout,
         hint,
@@ -153,7 +152,7 @@ async fn accept(
 }
 
 /// Phase 2: preflights carry no token header; with `?token=` the origin is checked against it.
-fn preflight(state: &AppState, req: &Request<Incoming>, origin: Option<&RequestOrigin>) -> Resp {
+fn preflight(state: &AppState, req: &Request<RequestBody>, origin: Option<&RequestOrigin>) -> Resp {
     let Some(origin) = origin else {
         return http::text(403, "missing or null Origin");
     };
