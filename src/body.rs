@@ -45,15 +45,26 @@ impl RequestBody {
         }
     }
 
-    /// After the response is built: an unread body is drained (at most `DRAIN_MAX` bytes,
-    /// within `timeout`) so the connection stays usable; otherwise the response says
-    /// `Connection: close`. Without this hyper closed such connections on its own, sometimes
-    /// after a response that had promised keep-alive, and the client's next request failed.
-    pub async fn settle(self, resp: &mut Resp, timeout: Duration) {
+    /// After the response is built, for a body the handler did not read to the end. hyper
+    /// closed such connections on its own, sometimes after a response that had promised
+    /// keep-alive, and the client's next request hit a dead socket. Now the connection is
+    /// either kept honestly or closed with `Connection: close`:
+    /// - a declared length of at most `DRAIN_MAX`: kept; the body is read and discarded
+    ///   (within `timeout`) while the response goes out, so a refusal is never held back by
+    ///   a slow body;
+    /// - anything else (a larger or unknown length, a read that stopped part way): closed.
+    pub fn settle(self, resp: &mut Resp, timeout: Duration) {
         let reusable = match self.state {
             BodyState::Read => true,
             BodyState::Abandoned => false,
-            BodyState::Unread(body) => drain(body, timeout).await,
+            BodyState::Unread(body) if body.is_end_stream() => true,
+            BodyState::Unread(body) => match body.size_hint().exact() {
+                Some(len) if len <= DRAIN_MAX => {
+                    tokio::spawn(drain(body, timeout));
+                    true
+                }
+                _ => false,
+            },
         };
         if !reusable {
             resp.headers_mut()
@@ -62,30 +73,22 @@ impl RequestBody {
     }
 }
 
-/// Reads and discards `body`; `true` if it ended within `DRAIN_MAX` bytes and `timeout`.
-async fn drain(mut body: Incoming, timeout: Duration) -> bool {
-    if body.is_end_stream() {
-        return true;
-    }
-    if body.size_hint().lower() > DRAIN_MAX {
-        return false;
-    }
+/// Reads and discards `body`, at most `DRAIN_MAX` bytes within `timeout`. Giving up drops the
+/// body and hyper closes the connection: only a client that did not send the body it
+/// declared gets there.
+async fn drain(mut body: Incoming, timeout: Duration) {
     let read = async {
         let mut total = 0u64;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else {
-                return false;
-            };
+        while let Some(Ok(frame)) = body.frame().await {
             if let Some(data) = frame.data_ref() {
                 total = total.saturating_add(data.len() as u64);
                 if total > DRAIN_MAX {
-                    return false;
+                    return;
                 }
             }
         }
-        true
     };
-    tokio::time::timeout(timeout, read).await.unwrap_or(false)
+    let _ = tokio::time::timeout(timeout, read).await;
 }
 
 /// The limit on the wire was exceeded (or declared to be).

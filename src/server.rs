@@ -84,8 +84,7 @@ pub async fn run(
                 // Whatever the handler refused before reading the body: drain it or say
                 // `Connection: close`, so a keep-alive client never reuses a dead connection.
                 req.into_body()
-                    .settle(&mut resp, state.config.server.body_read_timeout)
-                    .await;
+                    .settle(&mut resp, state.config.server.body_read_timeout);
                 Ok::<_, Infallible>(resp)
             }
         });
