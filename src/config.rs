@@ -469,6 +469,13 @@ impl Config {
                 reason: "must be 429 or 503".into(),
             });
         }
+        if self.server.write_timeout.is_zero() {
+            // Zero would drop every connection at its first full send buffer.
+            return Err(ConfigError::Invalid {
+                key: "server.write_timeout",
+                reason: "must be more than 0".into(),
+            });
+        }
         if !(1024..=1 << 20).contains(&self.server.max_header_bytes) {
             return Err(ConfigError::Invalid {
                 key: "server.max_header_bytes",
@@ -631,5 +638,10 @@ mod tests {
         assert!(Config::from_toml("[limits.client]\nrequests_per_second = 0").is_err());
         let c = Config::from_toml("[remote_write]\nthrottle_status = 500").unwrap();
         assert!(c.check().is_err());
+        let c = Config::from_toml("[server]\nmax_header_bytes = 100").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml("[server]\nwrite_timeout = \"0s\"").unwrap();
+        assert!(c.check().is_err());
+        assert!(Config::default().check().is_ok());
     }
 }
