@@ -113,6 +113,7 @@ fn main() {
             created_at: 1_700_000_000,
             rotated_at: None,
             revoked_at: None,
+            last_event: None,
             secrets: vec![StoredSecret {
                 digest: secret.digest(),
                 expires_at: None,

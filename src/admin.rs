@@ -2,7 +2,9 @@
 //! revoke, and the audit trail. JSON in and out; errors as
 //! `{"error": {"code", "message", "details"}}`.
 
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::header::AUTHORIZATION;
@@ -110,6 +112,15 @@ fn registry_error(e: RegistryError) -> Resp {
         RegistryError::Input(input) => {
             error(400, "invalid_token", "invalid token", input.details())
         }
+        RegistryError::NotApplied(s) => {
+            tracing::error!(error = %s, "token change not applied");
+            error(
+                500,
+                "not_applied",
+                "the change was not applied (the token store failed; see the edge's log); retry it",
+                vec![],
+            )
+        }
         RegistryError::Store(s) => {
             tracing::error!(error = %s, "token store failure");
             error(
@@ -186,8 +197,22 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Runs a change to completion even when its client goes away: hyper drops a request's future
+/// when the connection closes, and a change stopped between its audit and store writes, or
+/// before its cache update, would be half applied.
+async fn to_completion<T: Send + 'static>(
+    change: impl Future<Output = Result<T, RegistryError>> + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::spawn(change).await.unwrap_or_else(|e| {
+        Err(RegistryError::Store(crate::token::store::StoreError::Io {
+            path: "change task".into(),
+            source: std::io::Error::other(e.to_string()),
+        }))
+    })
+}
+
 /// Handles `/api/v1/tokens...` and `/api/v1/audit`.
-pub async fn handle(state: &AppState, req: &mut Request<RequestBody>) -> Resp {
+pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -234,7 +259,8 @@ pub async fn handle(state: &AppState, req: &mut Request<RequestBody>) -> Resp {
                 Ok(n) => n,
                 Err(e) => return registry_error(e.into()),
             };
-            match state.registry.create(new, &who).await {
+            let st = Arc::clone(state);
+            match to_completion(async move { st.registry.create(new, &who).await }).await {
                 Ok((r, secret)) => {
                     tracing::info!(token_id = %r.id, kind = r.token_type.as_str(), "token created");
                     http::json(201, &with_secret(state, &r, &secret))
@@ -253,18 +279,22 @@ pub async fn handle(state: &AppState, req: &mut Request<RequestBody>) -> Resp {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
-            match state.registry.update(&id, &body, &who).await {
+            let st = Arc::clone(state);
+            match to_completion(async move { st.registry.update(&id, &body, &who).await }).await {
                 Ok(r) => http::json(200, &view(state, &r)),
                 Err(e) => registry_error(e),
             }
         }
-        (Method::DELETE, ["tokens", id]) => match state.registry.revoke(id, &who).await {
-            Ok(r) => {
-                tracing::info!(token_id = %r.id, "token revoked");
-                http::json(200, &view(state, &r))
+        (Method::DELETE, ["tokens", id]) => {
+            let (st, id) = (Arc::clone(state), (*id).to_owned());
+            match to_completion(async move { st.registry.revoke(&id, &who).await }).await {
+                Ok(r) => {
+                    tracing::info!(token_id = %r.id, "token revoked");
+                    http::json(200, &view(state, &r))
+                }
+                Err(e) => registry_error(e),
             }
-            Err(e) => registry_error(e),
-        },
+        }
         (Method::POST, ["tokens", id, "rotate"]) => {
             let id = (*id).to_owned();
             #[derive(serde::Deserialize)]
@@ -280,7 +310,8 @@ pub async fn handle(state: &AppState, req: &mut Request<RequestBody>) -> Resp {
                 .grace_period_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_GRACE);
-            match state.registry.rotate(&id, grace, &who).await {
+            let st = Arc::clone(state);
+            match to_completion(async move { st.registry.rotate(&id, grace, &who).await }).await {
                 Ok((r, secret)) => {
                     tracing::info!(token_id = %r.id, grace_secs = grace.as_secs(), "token rotated");
                     http::json(200, &with_secret(state, &r, &secret))

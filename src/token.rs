@@ -74,6 +74,11 @@ pub struct TokenRecord {
     pub revoked_at: Option<u64>,
     /// Digests of the secrets that authenticate this token.
     pub secrets: Vec<StoredSecret>,
+    /// Id of the audit event of the last change written to this record. The audit event is
+    /// written first, so at start-up an audited change whose id is not here never reached the
+    /// store (see `registry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<u64>,
 }
 
 /// Why an admin API input is refused; each maps to a `400` with details.

@@ -347,6 +347,39 @@ fn sigkill_during_admin_writes_keeps_every_acknowledged_change() {
         "{} acknowledged creates lost: {lost:?}",
         lost.len()
     );
+    // The trail is complete across the kill: every stored token has its create event, and a
+    // create whose token is not stored (killed between the two writes) is marked not_applied.
+    let audit: serde_json::Value = http
+        .get(format!("http://{}/api/v1/audit?limit=10000", again.ops))
+        .bearer_auth(KEY)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let events = audit["events"].as_array().unwrap();
+    let created: std::collections::HashSet<&str> = events
+        .iter()
+        .filter(|e| e["action"] == "create")
+        .map(|e| e["token_id"].as_str().unwrap())
+        .collect();
+    let unaudited: Vec<_> = ids
+        .iter()
+        .filter(|id| !created.contains(id.as_str()))
+        .collect();
+    assert!(
+        unaudited.is_empty(),
+        "tokens with no create event: {unaudited:?}"
+    );
+    for e in events.iter().filter(|e| e["action"] == "create") {
+        let id = e["token_id"].as_str().unwrap();
+        let marked = events
+            .iter()
+            .any(|m| m["action"] == "not_applied" && m["refers_to"] == e["id"]);
+        assert!(
+            ids.contains(id) || marked,
+            "create of {id} neither stored nor marked"
+        );
+    }
     kill(&mut again.child, "-KILL");
     let _ = again.child.wait();
 }

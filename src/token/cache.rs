@@ -2,8 +2,11 @@
 //!
 //! The request path only reads (a dashmap shard read plus one `Arc` clone); the control plane
 //! ([`super::registry`]) replaces entries before an admin call returns, so the next request
-//! sees the change. Revoked tokens and expired rotation secrets stay as entries, so their
-//! secrets are refused as `revoked_token` rather than `unknown_token`.
+//! sees the change. The cache holds exactly the secrets the store's records hold: revoked
+//! tokens and expired rotation secrets stay as entries, so their secrets are refused as
+//! `revoked_token` rather than `unknown_token`; a secret trimmed out of its record by a
+//! rotation (each record keeps a bounded number) is removed with it and refused as
+//! `unknown_token`, as it would be after a restart. So the cache never outgrows the store.
 
 use std::sync::Arc;
 
@@ -110,6 +113,11 @@ impl TokenCache {
     /// Points `digest` at `token`.
     pub fn insert(&self, digest: Digest, token: Arc<ActiveToken>, expires_at: Option<u64>) {
         self.by_digest.insert(digest, Entry { token, expires_at });
+    }
+
+    /// Forgets `digest` (a secret no longer in its token's record).
+    pub fn remove(&self, digest: &Digest) {
+        self.by_digest.remove(digest);
     }
 
     pub fn len(&self) -> usize {

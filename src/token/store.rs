@@ -3,7 +3,8 @@
 //! The embedded [`FileStore`] keeps every token in `<data_dir>/tokens.json`, rewritten as a
 //! whole on each change (temp file, fsync, rename, fsync of the directory: a crash leaves either
 //! the old or the new file), and appends audit events to `<data_dir>/audit.log` (JSON lines,
-//! fsynced). A shared database store for several edge nodes would implement the same trait with
+//! fsynced). The registry writes a change's audit event before its record (see `registry`),
+//! so the trail never misses an applied change. A shared database store for several edge nodes would implement the same trait with
 //! one row per token (`upsert` becomes an `INSERT ... ON CONFLICT UPDATE`), and each node would
 //! poll or subscribe for changes and feed them to the cache the same way the admin API does.
 
@@ -27,21 +28,37 @@ pub enum StoreError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// The change is written and visible, but the store could not confirm it survives a crash
+    /// (the file store's directory fsync failed after the rename).
+    #[error("token store change written but not confirmed durable: {0}")]
+    Unconfirmed(Box<StoreError>),
 }
+
+/// Action of the event that marks an audited change as never applied.
+pub const NOT_APPLIED: &str = "not_applied";
 
 /// One control-plane change, as kept in the audit trail. Never contains a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
+    /// Unique and increasing: a record names the event of its last change by it, and a
+    /// `not_applied` event names the change it cancels. 0 in trails written before ids.
+    #[serde(default)]
+    pub id: u64,
     /// RFC 3339 time of the change.
     pub at: String,
     /// Who made it: the admin key's id (`key:<first 8 hex of its SHA-256>`) or `local`.
     pub who: String,
-    /// `create`, `update`, `rotate` or `revoke`.
+    /// `create`, `update`, `rotate`, `revoke`, or `not_applied` (the change `refers_to` names
+    /// was audited but never reached the store: its store write failed, or the edge stopped
+    /// before it).
     pub action: String,
     pub token_id: String,
     /// Human summary of what changed (field names, grace period), no secrets.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// For `not_applied`: the id of the change event that was not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<u64>,
 }
 
 /// Where tokens live. Calls are blocking and short; the admin API serializes writers.
@@ -66,11 +83,18 @@ pub trait TokenStore: Send + Sync + 'static {
         })?;
         Ok(found)
     }
-    /// Inserts or replaces one token; durable when it returns.
+    /// Inserts or replaces one token; durable when it returns. An error means the store is
+    /// unchanged, except [`StoreError::Unconfirmed`]: written and visible, durability unknown.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError>;
-    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Appends `events` in one durable write; on an error none may be counted on (a torn
+    /// line is skipped by readers).
+    fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// The newest `limit` events, oldest first.
     fn read_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The newest event (start-up reconciliation and the next event id).
+    fn last_audit(&self) -> Result<Option<AuditEvent>, StoreError> {
+        Ok(self.read_audit(1)?.pop())
+    }
 }
 
 /// The embedded store: files in the data directory.
@@ -227,8 +251,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
-    Ok(())
+        .map_err(|e| StoreError::Unconfirmed(Box::new(io_err(dir)(e))))
 }
 
 impl TokenStore for FileStore {
@@ -243,19 +266,56 @@ impl TokenStore for FileStore {
         self.rewrite_with(record)
     }
 
-    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(event).map_err(|source| StoreError::Corrupt {
-            path: self.audit_path.clone(),
-            source,
-        })?;
-        line.push(b'\n');
+    fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
         let mut f = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.audit_path)
             .map_err(io_err(&self.audit_path))?;
-        f.write_all(&line).map_err(io_err(&self.audit_path))?;
+        // After a torn append (crash or full disk) the file ends mid-line: start a fresh line,
+        // or the next event would be glued to the fragment and lost with it.
+        let len = f.metadata().map_err(io_err(&self.audit_path))?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            f.read_exact_at(&mut last, len - 1)
+                .map_err(io_err(&self.audit_path))?;
+        }
+        let mut lines = Vec::with_capacity(256 * events.len() + 1);
+        if last != [b'\n'] {
+            lines.push(b'\n');
+        }
+        for event in events {
+            serde_json::to_writer(&mut lines, event).map_err(|source| StoreError::Corrupt {
+                path: self.audit_path.clone(),
+                source,
+            })?;
+            lines.push(b'\n');
+        }
+        f.write_all(&lines).map_err(io_err(&self.audit_path))?;
         f.sync_data().map_err(io_err(&self.audit_path))
+    }
+
+    /// Reads only the file's tail: an event is a few hundred bytes, the file grows forever.
+    fn last_audit(&self) -> Result<Option<AuditEvent>, StoreError> {
+        use std::os::unix::fs::FileExt;
+        const TAIL: u64 = 64 << 10;
+        let f = match File::open(&self.audit_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&self.audit_path)(e)),
+        };
+        let len = f.metadata().map_err(io_err(&self.audit_path))?.len();
+        let start = len.saturating_sub(TAIL);
+        let mut tail = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
+        f.read_exact_at(&mut tail, start)
+            .map_err(io_err(&self.audit_path))?;
+        // The newest line that parses (a torn last line is skipped, as in read_audit).
+        Ok(tail
+            .split(|b| *b == b'\n')
+            .rev()
+            .find_map(|line| serde_json::from_slice::<AuditEvent>(line).ok()))
     }
 
     fn read_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
@@ -280,82 +340,4 @@ impl TokenStore for FileStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::{TokenSecret, TokenType};
-    use crate::token::StoredSecret;
-
-    fn record(id: &str) -> TokenRecord {
-        TokenRecord {
-            id: id.into(),
-            name: "n".into(),
-            token_type: TokenType::RemoteWrite,
-            client_type: None,
-            origins: Default::default(),
-            environment: String::new(),
-            tenant: None,
-            limits: Default::default(),
-            created_at: 1,
-            rotated_at: None,
-            revoked_at: None,
-            secrets: vec![StoredSecret {
-                digest: TokenSecret::generate(TokenType::RemoteWrite).digest(),
-                expires_at: None,
-            }],
-        }
-    }
-
-    #[test]
-    fn upsert_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::open(dir.path()).unwrap();
-        s.upsert(&record("a")).unwrap();
-        let mut b = record("b");
-        s.upsert(&b).unwrap();
-        b.revoked_at = Some(5);
-        s.upsert(&b).unwrap();
-        let again = FileStore::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(again.len(), 2);
-        assert_eq!(again[1].revoked_at, Some(5));
-        assert_eq!(again[0], s.load().unwrap()[0]);
-    }
-
-    #[test]
-    fn corrupt_file_is_an_error_not_an_empty_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tokens.json");
-        std::fs::write(&path, b"{\"tokens\": [").unwrap();
-        let s = FileStore::open(dir.path()).unwrap();
-        assert!(matches!(s.load(), Err(StoreError::Corrupt { .. })));
-        // Nor is it overwritten by the next change: what is in it may still be recoverable.
-        assert!(matches!(
-            s.upsert(&record("tk_1")),
-            Err(StoreError::Corrupt { .. })
-        ));
-        assert_eq!(std::fs::read(&path).unwrap(), b"{\"tokens\": [");
-    }
-
-    #[test]
-    fn audit_keeps_the_newest_and_skips_a_torn_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::open(dir.path()).unwrap();
-        for i in 0..5 {
-            s.append_audit(&AuditEvent {
-                at: "t".into(),
-                who: "local".into(),
-                action: "create".into(),
-                token_id: format!("t{i}"),
-                detail: String::new(),
-            })
-            .unwrap();
-        }
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join("audit.log"))
-            .unwrap();
-        f.write_all(b"{\"at\":\"x\",").unwrap();
-        let events = s.read_audit(3).unwrap();
-        let ids: Vec<_> = events.iter().map(|e| e.token_id.as_str()).collect();
-        assert_eq!(ids, ["t2", "t3", "t4"]);
-    }
-}
+mod tests;
