@@ -30,7 +30,7 @@ const MAX_EXPANSION: (u64, u64) = (64, 3);
 /// Reusable decode state (buffers): keep one per worker thread or in a pool.
 #[derive(Default)]
 pub struct Decoder {
-    /// Decompression target, reused across requests (only its length is ever grown, so the
+    /// Decompression target, reused across requests (only its length is ever grown, so any
     /// zero-fill happens once per size, not once per request).
     buf: Vec<u8>,
     /// Storage of the 2.0 symbols table, kept for its capacity; always empty between calls
@@ -57,7 +57,11 @@ impl Decoder {
     ) -> Result<Written, RwError> {
         let len = checked_len(snappy_body, limits)?;
         if self.buf.len() < len {
-            self.buf.resize(len, 0);
+            // A fresh zeroed allocation rather than `resize`: the old contents need not be
+            // kept, and the allocator can hand a large block over as fresh zero pages (calloc of
+            // an mmap'd block skips the memset), so a body that fails early need not pay for
+            // the pages it never reached.
+            self.buf = vec![0; len];
         }
         let result = match self.buf.get_mut(..len) {
             Some(out) => match snap::raw::Decoder::new().decompress(snappy_body, out) {
