@@ -5,7 +5,8 @@
 //! 1. [`Version::from_content_type`] and [`check_encoding`] on the headers, before the body is
 //!    read (`415`);
 //! 2. [`Decoder::decode`]: the snappy header's declared length against
-//!    [`Limits::max_decoded_bytes`] before anything is allocated (`413`), decompression into a
+//!    [`Limits::max_decoded_bytes`] (`413`) and against what the compressed bytes can possibly
+//!    decode to (`400 bad_encoding`), both before anything is allocated; decompression into a
 //!    buffer the decoder keeps between requests (`400 bad_encoding`), then one scan of the
 //!    protobuf that borrows every string from that buffer, validates each series as it goes
 //!    (`400 bad_payload` / `400 invalid_series` and the limit reasons) and counts what the
@@ -19,7 +20,11 @@
 //! Invariants: a size the client declared is checked against a limit before anything is
 //! allocated from it; the body is copied once (by decompression) and never again; once a
 //! [`Decoder`] is warm, decoding allocates nothing, per request, series or label (native
-//! histograms excepted: they are rare and decoded with prost).
+//! histograms excepted: they are rare and decoded with prost; so is a request larger than what a
+//! decoder keeps between requests, 4 MiB decoded and 65,536 symbols). Memory per request is
+//! bounded by the limits, whatever the body says: the decoded body at most
+//! [`Limits::max_decoded_bytes`], the symbols table at most half of that
+//! ([`Limits::max_symbols`]).
 //!
 //! Nothing here does I/O or touches hyper; the server maps [`RwError`] to a response with
 //! [`RwError::status`] and [`RwError::reason`].
@@ -37,6 +42,8 @@ mod wire;
 mod tests;
 #[cfg(test)]
 mod tests_histogram;
+#[cfg(test)]
+mod tests_memory;
 #[cfg(test)]
 mod tests_v1;
 #[cfg(test)]
@@ -159,6 +166,28 @@ impl Default for Limits {
     }
 }
 
+/// Decoded bytes the limit must allow per 2.0 symbol ([`Limits::max_symbols`]).
+const DECODED_BYTES_PER_SYMBOL: usize = 32;
+
+/// [`Limits::max_symbols`] never goes below this, so that a small decoded limit never refuses a
+/// table for its count (2 wire bytes per entry: a limit under 128 KiB cannot reach it anyway).
+const MIN_MAX_SYMBOLS: usize = 64 << 10;
+
+impl Limits {
+    /// Most entries a 2.0 symbols table may have: one per 32 bytes of
+    /// [`Limits::max_decoded_bytes`] (1,048,576 at the default 32 MiB), at least 65,536.
+    ///
+    /// Why: an entry costs 2 bytes on the wire (`22 00`) but 16 in memory (a borrowed slice),
+    /// so without a count a body at the decoded limit could build a table 8 times its size
+    /// (256 MiB at 32 MiB, issue 17). At one per 32 bytes the table is at most half the
+    /// decoded limit. Real senders are far below it: a symbol is a distinct label name or
+    /// value, and Prometheus's default batch of 2000 samples carries a few thousand. Derived
+    /// rather than configured, so that raising the decoded limit raises it in proportion.
+    pub fn max_symbols(&self) -> usize {
+        (self.max_decoded_bytes / DECODED_BYTES_PER_SYMBOL).max(MIN_MAX_SYMBOLS)
+    }
+}
+
 /// What an accepted request carried: the counts for usage metrics, the rate limiter and the
 /// 2.0 `X-Prometheus-Remote-Write-*-Written` headers (a rejected request wrote nothing: all 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -196,6 +225,14 @@ pub enum RwError {
     /// The decompressed body is not the protobuf message the Content-Type named.
     #[error("body is not a valid protobuf message of the declared type")]
     BadPayload,
+    /// 2.0: the symbols table has more entries than [`Limits::max_symbols`]. A `413` like
+    /// [`RwError::TooLarge`], not a `400`: the request is valid, just bigger than this receiver
+    /// takes in one piece, and the fix is on the sender's side (smaller batches).
+    #[error("symbols table has more than {limit} entries: send smaller batches (queue_config max_samples_per_send)")]
+    TooManySymbols {
+        /// The limit in force.
+        limit: usize,
+    },
     /// 2.0: `symbols[0]` is not the empty string.
     #[error("symbols[0] must be the empty string")]
     FirstSymbolNotEmpty,
@@ -214,7 +251,7 @@ impl RwError {
     pub fn status(&self) -> u16 {
         match self {
             RwError::UnsupportedContentType | RwError::UnsupportedEncoding => 415,
-            RwError::TooLarge { .. } => 413,
+            RwError::TooLarge { .. } | RwError::TooManySymbols { .. } => 413,
             _ => 400,
         }
     }
@@ -225,7 +262,7 @@ impl RwError {
             RwError::UnsupportedContentType | RwError::UnsupportedEncoding => {
                 "unsupported_media_type"
             }
-            RwError::TooLarge { .. } => "too_large",
+            RwError::TooLarge { .. } | RwError::TooManySymbols { .. } => "too_large",
             RwError::BadEncoding => "bad_encoding",
             RwError::BadPayload => "bad_payload",
             RwError::FirstSymbolNotEmpty => "invalid_series",

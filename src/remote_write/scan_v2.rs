@@ -16,7 +16,8 @@ use super::wire::{read_varint, Fields, Value};
 use super::{Limits, RwError, Written};
 
 /// Validates a 2.0 request body and counts what it carries. `symbols` is scratch space from the
-/// decoder, empty on entry; it is left filled with slices of `body`.
+/// decoder, empty on entry; it is left filled with slices of `body`, at most
+/// [`Limits::max_symbols`] of them (more is [`RwError::TooManySymbols`]).
 ///
 /// Metadata counts the series whose metadata says anything (a type other than unspecified, or
 /// a non-empty help or unit): 2.0 attaches metadata to every series, so an all-default one
@@ -28,6 +29,7 @@ pub(super) fn scan<'b>(
     symbols: &mut Vec<&'b [u8]>,
 ) -> Result<Written, RwError> {
     let mut has_series = false;
+    let max_symbols = limits.max_symbols();
     let mut fields = Fields::new(body);
     while let Some(field) = fields.next_field() {
         match field.map_err(|_| RwError::BadPayload)? {
@@ -35,6 +37,10 @@ pub(super) fn scan<'b>(
                 let symbol = value.bytes().map_err(|_| RwError::BadPayload)?;
                 if !symbol.is_ascii() {
                     std::str::from_utf8(symbol).map_err(|_| RwError::BadPayload)?;
+                }
+                // Counted before the push, so the table never grows past the limit.
+                if symbols.len() >= max_symbols {
+                    return Err(RwError::TooManySymbols { limit: max_symbols });
                 }
                 symbols.push(symbol);
             }

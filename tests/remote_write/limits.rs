@@ -45,6 +45,22 @@ async fn snappy_length_header_is_checked_before_decompressing() {
 }
 
 #[tokio::test]
+async fn a_declared_length_the_body_cannot_hold_is_bad_encoding() {
+    // Issue 17: within the limit, but 2 bytes of snappy decode to at most 42: refused as
+    // undecodable before a 32 MiB buffer is zero-filled for it.
+    let edge = TestEdge::start().await;
+    let (id, secret) = edge.remote_write_token().await;
+    for ct in [CT_V1, CT_V2] {
+        let r = write(&edge, &secret, ct, snappy_header(32 << 20, &[0, 0])).await;
+        assert_eq!(r.status(), 400, "{ct}");
+    }
+    assert_eq!(
+        edge.metric_value(&rejected(&id, "bad_encoding")).await,
+        Some(2.0)
+    );
+}
+
+#[tokio::test]
 async fn decoded_size_limit_is_configurable() {
     let edge = TestEdge::start_with(|c| c.body.remote_write_max_decoded_bytes = 4096).await;
     let (id, secret) = edge.remote_write_token().await;
