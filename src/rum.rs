@@ -11,6 +11,8 @@ mod json;
 mod proto;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_proto;
 
 pub use json::MAX_JSON_DEPTH;
 
