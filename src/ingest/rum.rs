@@ -30,7 +30,11 @@ pub async fn handle(
     peer: IpAddr,
     endpoint: Endpoint,
 ) -> Resp {
-    let origin = auth::request_origin(req.headers());
+    let origin = match auth::request_origin(req.headers()) {
+        Ok(origin) => origin,
+        // No CORS headers: there is no one origin to answer.
+        Err(reason) => return refuse(state.usage.unknown(), endpoint, &reason.into()),
+    };
     if req.method() == Method::OPTIONS {
         return preflight(state, &req, origin.as_ref());
     }
