@@ -166,4 +166,15 @@ fn gzip_of_millions_of_empty_spans_is_refused_without_building_them() {
         "peak RSS grew by {} KiB (from {before} to {after} KiB) for one 8 KB request",
         after - before
     );
+
+    // One span more than fits: the decoded bound refuses it before anything is counted.
+    let over = gzip(&empty_spans_request(((8 << 20) - 10) / 2 + 1));
+    let resp = send(over);
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(resp.text().unwrap(), "decompressed body too large\n");
+    let last = vm_hwm_kib(pid);
+    assert!(
+        last.saturating_sub(before) < 64 << 10,
+        "peak RSS grew from {before} to {last} KiB"
+    );
 }
