@@ -101,6 +101,27 @@ fn copy_err(e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), e.to_string())
 }
 
+/// What the writer does before the next group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prepare {
+    Nothing,
+    /// Cut the active segment back to its durable length.
+    Cut,
+    /// Seal the active segment and start the next.
+    Roll,
+}
+
+/// Only a full segment or a failed fsync behind durable records starts a new segment: after
+/// a roll the active segment is empty, so a run of failures creates at most one file.
+fn prepare(damage: Damage, len: u64, segment_bytes: u64) -> Prepare {
+    match damage {
+        Damage::Sync if len > 0 => Prepare::Roll,
+        Damage::Write | Damage::Sync => Prepare::Cut,
+        Damage::None if len >= segment_bytes && len > 0 => Prepare::Roll,
+        Damage::None => Prepare::Nothing,
+    }
+}
+
 impl Writer {
     /// Runs until a `Stop` message or until every sender is gone.
     pub(crate) fn run(mut self, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
@@ -171,13 +192,10 @@ impl Writer {
         buf: &mut Vec<u8>,
     ) -> Result<(), (Damage, io::Error)> {
         let no_new_damage = |e| (Damage::None, e);
-        match self.damage {
-            Damage::Sync if self.len > 0 => self.roll().map_err(no_new_damage)?,
-            Damage::Write | Damage::Sync => self.cut().map_err(no_new_damage)?,
-            Damage::None if self.len >= self.segment_bytes && self.len > 0 => {
-                self.roll().map_err(no_new_damage)?
-            }
-            Damage::None => {}
+        match prepare(self.damage, self.len, self.segment_bytes) {
+            Prepare::Roll => self.roll().map_err(no_new_damage)?,
+            Prepare::Cut => self.cut().map_err(no_new_damage)?,
+            Prepare::Nothing => {}
         }
         self.damage = Damage::None;
         buf.clear();
@@ -224,5 +242,45 @@ impl Writer {
         self.active = next;
         self.len = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays failures of every kind, none of them followed by a durable group, the way a
+    /// full or failing disk does, and counts the segment files the writer would create.
+    #[test]
+    fn a_run_of_failures_creates_at_most_one_segment() {
+        for start_len in [0, 1, 4096, 64 << 20] {
+            for pattern in 0u32..256 {
+                let (mut len, mut damage, mut created) = (start_len, Damage::None, 0);
+                for i in 0..8 {
+                    if prepare(damage, len, 64 << 20) == Prepare::Roll {
+                        created += 1;
+                        len = 0;
+                    }
+                    damage = if pattern >> i & 1 == 1 {
+                        Damage::Sync
+                    } else {
+                        Damage::Write
+                    };
+                }
+                assert!(
+                    created <= 1,
+                    "len {start_len}, pattern {pattern:08b}: {created} files"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_write_failure_is_repaired_in_place_and_a_sync_failure_behind_data_rolls() {
+        assert_eq!(prepare(Damage::Write, 4096, 1 << 20), Prepare::Cut);
+        assert_eq!(prepare(Damage::Sync, 4096, 1 << 20), Prepare::Roll);
+        assert_eq!(prepare(Damage::Sync, 0, 1 << 20), Prepare::Cut);
+        assert_eq!(prepare(Damage::None, 1 << 20, 1 << 20), Prepare::Roll);
+        assert_eq!(prepare(Damage::None, 10, 1 << 20), Prepare::Nothing);
     }
 }
