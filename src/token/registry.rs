@@ -222,6 +222,28 @@ impl Registry {
         Ok(next)
     }
 
+    /// Writes an audit event about token `id` without changing it (a leaked secret only
+    /// flagged, an automatic response): the trail records what the edge noticed, not only
+    /// what it changed.
+    pub async fn note(
+        &self,
+        id: &str,
+        who: &str,
+        action: &str,
+        detail: String,
+    ) -> Result<(), RegistryError> {
+        let store = self.store.clone();
+        let event = AuditEvent {
+            at: rfc3339(unix_now()),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            token_id: id.to_owned(),
+            detail,
+        };
+        blocking(move || store.append_audit(&event)).await?;
+        Ok(())
+    }
+
     async fn current(&self, id: &str) -> Result<TokenRecord, RegistryError> {
         self.get(id)
             .await?
