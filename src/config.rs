@@ -34,6 +34,8 @@ pub struct Config {
     pub usage: UsageConfig,
     /// The hand-off to the spool and upstream forwarders.
     pub pipeline: PipelineSettings,
+    /// Abuse monitoring: the webhook and the leaked-secret endpoint (SPEC §12).
+    pub abuse: AbuseConfig,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
 }
@@ -378,6 +380,31 @@ impl Default for PipelineSettings {
     }
 }
 
+/// Abuse monitoring (SPEC §12). Only the settings of the webhook and of the secret-scanning
+/// endpoint so far.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbuseConfig {
+    /// Receiver of every abuse event as one JSON POST; empty: no webhook.
+    pub webhook_url: String,
+    /// GitHub's secret-scanning public keys (the `public_keys` JSON of
+    /// `api.github.com/meta/public_keys/secret_scanning`); empty: the endpoint answers `404`.
+    pub secret_scanning_keys_file: String,
+    /// What a reported, still valid remote-write secret gets.
+    pub leaked_secret_action: LeakedSecretAction,
+}
+
+/// `abuse.leaked_secret_action`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakedSecretAction {
+    /// Revoke the token at once: a secret in a public repository is in an attacker's hands.
+    #[default]
+    Revoke,
+    /// Only an event (audit, webhook), for operators who must rotate on their own schedule.
+    Flag,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -513,20 +540,23 @@ impl Config {
                 reason: "must be at most 64 MiB (67108864); 0 turns merging off".into(),
             });
         }
+        let webhook_url = Some(self.abuse.webhook_url.clone()).filter(|u| !u.is_empty());
         for (key, url) in [
             (
                 "pipeline.remote_write_upstream",
                 &self.pipeline.remote_write_upstream,
             ),
             ("pipeline.otlp_upstream", &self.pipeline.otlp_upstream),
+            ("abuse.webhook_url", &webhook_url),
         ] {
             if let Some(url) = url {
                 let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
                     key,
                     reason: format!("{url:?}: {e}"),
                 })?;
-                // The forwarders' HTTP client is built without TLS (upstreams sit on the
-                // private network); refuse https here rather than at the first delivery.
+                // The HTTP client is built without TLS (upstreams and the webhook receiver
+                // sit on the private network); refuse https here rather than at the first
+                // delivery.
                 if parsed.scheme() != "http" {
                     return Err(ConfigError::Invalid {
                         key,

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::abuse::secret_scanning::{KeyError, SecretScanning};
+use crate::abuse::webhook::{WebhookQueue, WebhookSettings};
 use crate::admin::AdminKey;
 use crate::config::Config;
 use crate::ingest::cors::CorsPolicy;
@@ -38,6 +40,10 @@ pub struct AppState {
     pub op_metrics: OpMetrics,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
+    /// Abuse events on their way to `abuse.webhook_url` (disabled when none is set).
+    pub webhook: WebhookQueue,
+    /// GitHub secret scanning's endpoint: keys, action, counters.
+    pub secret_scanning: SecretScanning,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,10 @@ pub enum StartError {
     AdminKey(std::io::Error),
     #[error("pipeline: {0}")]
     Pipeline(String),
+    #[error("abuse.secret_scanning_keys_file: {0}")]
+    SecretScanningKeys(#[from] KeyError),
+    #[error("abuse.webhook_url: {0}")]
+    WebhookUrl(String),
 }
 
 /// A running edge.
@@ -88,6 +98,18 @@ impl Edge {
             max_label_value_len: rw.max_label_value_length,
             max_future_ms: i64::try_from(rw.max_future.as_millis()).unwrap_or(i64::MAX),
         };
+        let webhook = match config.abuse.webhook_url.as_str() {
+            "" => WebhookQueue::disabled(),
+            url => WebhookQueue::new(WebhookSettings::new(
+                url.parse()
+                    .map_err(|e| StartError::WebhookUrl(format!("{url:?}: {e}")))?,
+            )),
+        };
+        let to_webhook = webhook.clone();
+        let secret_scanning = SecretScanning::from_config(
+            &config.abuse,
+            Arc::new(move |event| to_webhook.publish(event)),
+        )?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -113,6 +135,8 @@ impl Edge {
             rw_limits,
             op_metrics: OpMetrics::new(),
             ready: AtomicBool::new(true),
+            webhook,
+            secret_scanning,
         });
         let (shutdown, watcher) = watch::channel(false);
         let servers = vec![
@@ -128,6 +152,7 @@ impl Edge {
                 state.clone(),
                 watcher.clone(),
             )),
+            tokio::spawn(state.webhook.clone().run(watcher.clone())),
             tokio::spawn(housekeeping(state.clone(), watcher)),
         ];
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");

@@ -41,6 +41,10 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer:
         "/healthz" if req.method() == Method::GET || req.method() == Method::HEAD => {
             return http::text(200, "ok");
         }
+        // GitHub's partner endpoint: no ingest token, so none of the phases below.
+        crate::abuse::secret_scanning::PATH => {
+            return crate::abuse::secret_scanning::handle(state, req).await;
+        }
         _ => return http::text(404, "not found"),
     };
     let started = std::time::Instant::now();

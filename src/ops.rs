@@ -15,6 +15,8 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             let mut out = String::with_capacity(64 << 10);
             state.usage.render(&mut out, &state.registry.tokens());
             state.pipeline.render_metrics(&mut out);
+            state.webhook.render_metrics(&mut out);
+            state.secret_scanning.render_metrics(&mut out);
             state
                 .op_metrics
                 .render(state.registry.cache().len(), &mut out);

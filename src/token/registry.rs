@@ -21,7 +21,7 @@ use dashmap::DashMap;
 
 use self::commit::Writer;
 use super::cache::{ActiveToken, TokenCache};
-use super::store::{AuditEvent, StoreError, TokenStore, NOT_APPLIED};
+use super::store::{AuditEvent, StoreError, TokenStore};
 use super::{new_token_id, NewToken, PatchBody, StoredSecret, TokenInputError, TokenRecord};
 use crate::config::LimitDefaults;
 use crate::ratelimit::TokenLimiter;
@@ -94,10 +94,10 @@ impl Registry {
             tracing::error!(error = %e, "cannot read the audit trail; start-up reconciliation skipped");
             None
         });
-        // Events before ids (0) cannot be checked; a `not_applied` one needs nothing.
+        // Events before ids (0) cannot be checked; `not_applied` marks and notes changed no record.
         let pending = last
             .as_ref()
-            .filter(|e| e.id != 0 && e.refers_to.is_none() && e.action != NOT_APPLIED);
+            .filter(|e| e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action));
         let mut applied = None;
         store.for_each(&mut |record| {
             if pending.is_some_and(|e| e.token_id == record.id) {
@@ -267,6 +267,30 @@ impl Registry {
         next.revoked_at = Some(unix_now());
         self.commit(&mut w, Some(current), next, who, "revoke", String::new())
             .await
+    }
+
+    /// Writes an audit event about token `id` without changing it (a leaked secret only
+    /// flagged, an automatic response): the trail records what the edge noticed, not only
+    /// what it changed. `action` must be one that changes no record (see
+    /// [`super::store::changes_record`]), or start-up would take it for a lost change.
+    pub async fn note(
+        &self,
+        id: &str,
+        who: &str,
+        action: &str,
+        detail: String,
+    ) -> Result<(), RegistryError> {
+        debug_assert!(!super::store::changes_record(action));
+        let mut w = self.writer.lock().await;
+        let event = w.note(id, who, action, detail);
+        let mut batch = w.unmarked.clone();
+        batch.push(event);
+        let store = Arc::clone(&self.store);
+        blocking(move || store.append_audit(&batch))
+            .await
+            .map_err(RegistryError::NotApplied)?;
+        w.unmarked.clear();
+        Ok(())
     }
 
     /// The record a change starts from; a failed read changes nothing.

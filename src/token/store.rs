@@ -37,6 +37,16 @@ pub enum StoreError {
 /// Action of the event that marks an audited change as never applied.
 pub const NOT_APPLIED: &str = "not_applied";
 
+/// Whether an audit action changes a token record (and so names its event in
+/// `last_event`); the others (`not_applied`, `abuse.*`, `expect_spike`, `abuse_reset`, ...)
+/// record what the edge noticed or did without changing a record.
+pub fn changes_record(action: &str) -> bool {
+    matches!(
+        action,
+        "create" | "update" | "rotate" | "revoke" | "disable" | "enable"
+    )
+}
+
 /// One control-plane change, as kept in the audit trail. Never contains a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
