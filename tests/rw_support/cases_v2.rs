@@ -129,11 +129,18 @@ pub(super) fn cases() -> Vec<Case> {
             v2_one(&[("job", "x")]),
             INVALID,
         ),
+        // Unsorted 2.0 names are accepted (SPEC §6, as the Prometheus receiver does); a repeat
+        // that sorting brings together is still refused.
         case(
-            "v2 unsorted names",
-            "RW2 Series Labels: MUST have label names sorted",
+            "v2 unsorted names with a repeat apart",
+            "RW2 Series Labels: MUST NOT contain repeated label names (in any order)",
             CT_V2,
-            v2_one(&[("__name__", "m"), ("job", "x"), ("instance", "i")]),
+            v2_one(&[
+                ("job", "x"),
+                ("__name__", "m"),
+                ("instance", "i"),
+                ("job", "y"),
+            ]),
             INVALID,
         ),
         case(
