@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_addr::TrustedProxies;
+
 /// Everything that can be configured. Every field has a default (see `Default` impls), so an
 /// empty file is a valid configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -74,6 +76,14 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
+    /// Ingest only: proxies (CIDRs) whose `X-Forwarded-For` names the client, so one load
+    /// balancer does not make every browser share one per-client budget. Empty (default): the
+    /// header is ignored, since any client could write it.
+    pub trusted_proxies: TrustedProxies,
+    /// Ingest only: every connection must open with a PROXY v1 or v2 header, whose source
+    /// address is the client; others are closed. Off by default: only a deployment behind a
+    /// proxy that sends it may turn it on.
+    pub proxy_protocol: bool,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +97,8 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_header_bytes: 32 << 10,
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: TrustedProxies::default(),
+            proxy_protocol: false,
         }
     }
 }

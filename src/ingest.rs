@@ -33,7 +33,14 @@ pub mod remote_write;
 pub mod rum;
 
 /// Dispatches one request of the ingest listener.
+/// `peer` is the TCP peer, or the client a PROXY header named; behind trusted proxies the
+/// client is taken from `X-Forwarded-For` here, once, for every phase that keys on it.
 pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer: IpAddr) -> Resp {
+    let peer = state
+        .config
+        .server
+        .trusted_proxies
+        .client(peer, req.headers());
     let path = req.uri().path();
     let endpoint = match path {
         "/v1/traces" => Endpoint::Traces,
