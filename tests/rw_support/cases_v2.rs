@@ -210,8 +210,12 @@ pub(super) fn cases() -> Vec<Case> {
             "v2 one bad series among good ones",
             "RW2 Invalid Samples: MUST return 400 for any invalid sample",
             CT_V2,
+            // The bad series repeats a name (unsorted names alone are valid in 2.0).
             v2_with(|b| {
-                b.series(&[("__name__", "m2"), ("b", "x"), ("a", "y")], &[1.0]);
+                b.series(
+                    &[("__name__", "m2"), ("b", "x"), ("a", "y"), ("b", "z")],
+                    &[1.0],
+                );
             }),
             INVALID,
         ),
