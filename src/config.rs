@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_addr::TrustedProxies;
+
 /// Everything that can be configured. Every field has a default (see `Default` impls), so an
 /// empty file is a valid configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -76,6 +78,14 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
+    /// Ingest only: proxies (CIDRs) whose `X-Forwarded-For` names the client, so one load
+    /// balancer does not make every browser share one per-client budget. Empty (default): the
+    /// header is ignored, since any client could write it.
+    pub trusted_proxies: TrustedProxies,
+    /// Ingest only: every connection must open with a PROXY v1 or v2 header, whose source
+    /// address is the client; others are closed. Off by default: only a deployment behind a
+    /// proxy that sends it may turn it on.
+    pub proxy_protocol: bool,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +99,8 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_header_bytes: 32 << 10,
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: TrustedProxies::default(),
+            proxy_protocol: false,
         }
     }
 }
@@ -360,6 +372,15 @@ pub struct PipelineSettings {
     /// Consecutive records merged into one upstream request up to this many uncompressed
     /// bytes; 0 sends one request per accepted request.
     pub forward_batch_bytes: u64,
+    /// PEM file of extra CA certificates trusted for `https://` upstreams, besides the system
+    /// roots: a private CA in front of Mimir or a collector.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// File holding a bearer token sent to both upstreams (read once at start; never logged).
+    pub upstream_bearer_token_file: Option<PathBuf>,
+    /// Basic auth user for both upstreams; needs `upstream_password_file`.
+    pub upstream_username: Option<String>,
+    /// File holding the Basic auth password (read once at start; never logged).
+    pub upstream_password_file: Option<PathBuf>,
 }
 
 impl Default for PipelineSettings {
@@ -376,6 +397,10 @@ impl Default for PipelineSettings {
             forward_concurrency: 1,
             rum_forward_concurrency: 16,
             forward_batch_bytes: 4 << 20,
+            upstream_ca_file: None,
+            upstream_bearer_token_file: None,
+            upstream_username: None,
+            upstream_password_file: None,
         }
     }
 }
@@ -554,19 +579,28 @@ impl Config {
                     key,
                     reason: format!("{url:?}: {e}"),
                 })?;
-                // The HTTP client is built without TLS (upstreams and the webhook receiver
-                // sit on the private network); refuse https here rather than at the first
-                // delivery.
-                if parsed.scheme() != "http" {
+                if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(ConfigError::Invalid {
                         key,
-                        reason: format!(
-                            "{url:?}: scheme must be http (TLS to upstreams is not built in; \
-                             use a local TLS proxy)"
-                        ),
+                        reason: format!("{url:?}: scheme must be http or https"),
                     });
                 }
             }
+        }
+        let p = &self.pipeline;
+        if p.upstream_bearer_token_file.is_some()
+            && (p.upstream_username.is_some() || p.upstream_password_file.is_some())
+        {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.upstream_bearer_token_file",
+                reason: "set either a bearer token or a username and password, not both".into(),
+            });
+        }
+        if p.upstream_username.is_some() != p.upstream_password_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.upstream_username",
+                reason: "upstream_username and upstream_password_file go together".into(),
+            });
         }
         Ok(())
     }
@@ -673,5 +707,25 @@ mod tests {
         let c = Config::from_toml("[server]\nwrite_timeout = \"0s\"").unwrap();
         assert!(c.check().is_err());
         assert!(Config::default().check().is_ok());
+    }
+
+    #[test]
+    fn proxy_and_upstream_tls_settings() {
+        let c = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::1\"]\nproxy_protocol = true",
+        )
+        .unwrap();
+        assert!(!c.server.trusted_proxies.is_empty() && c.server.proxy_protocol);
+        assert!(Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/40\"]").is_err());
+        let https = "[pipeline]\notlp_upstream = \"https://collector:4318\"";
+        assert!(Config::from_toml(https).unwrap().check().is_ok());
+        let ftp = "[pipeline]\notlp_upstream = \"ftp://collector\"";
+        assert!(Config::from_toml(ftp).unwrap().check().is_err());
+        let both = "[pipeline]\nupstream_bearer_token_file = \"/t\"\nupstream_username = \"u\"\nupstream_password_file = \"/p\"";
+        assert!(Config::from_toml(both).unwrap().check().is_err());
+        let user_only = "[pipeline]\nupstream_username = \"u\"";
+        assert!(Config::from_toml(user_only).unwrap().check().is_err());
+        let basic = "[pipeline]\nupstream_username = \"u\"\nupstream_password_file = \"/p\"";
+        assert!(Config::from_toml(basic).unwrap().check().is_ok());
     }
 }

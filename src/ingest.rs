@@ -25,6 +25,7 @@ use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::pipeline::{Batch, HandoffError};
 use crate::reject::{Reason, Reject};
+use crate::rum::Format;
 use crate::usage::{Endpoint, TokenUsage};
 
 pub mod cors;
@@ -32,7 +33,14 @@ pub mod remote_write;
 pub mod rum;
 
 /// Dispatches one request of the ingest listener.
+/// `peer` is the TCP peer, or the client a PROXY header named; behind trusted proxies the
+/// client is taken from `X-Forwarded-For` here, once, for every phase that keys on it.
 pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer: IpAddr) -> Resp {
+    let peer = state
+        .config
+        .server
+        .trusted_proxies
+        .client(peer, req.headers());
     let path = req.uri().path();
     let endpoint = match path {
         "/v1/traces" => Endpoint::Traces,
@@ -93,8 +101,19 @@ pub fn finish(usage: &TokenUsage, endpoint: Endpoint, resp: Resp) -> Resp {
     resp
 }
 
-/// Counts a refusal (request and reason) and builds its response.
+/// Counts a refusal (request and reason) and builds its response: plain text (remote_write).
 pub fn refuse(usage: &TokenUsage, endpoint: Endpoint, reject: &Reject) -> Resp {
     usage.rejected(endpoint, reject.reason);
     finish(usage, endpoint, http::reject(reject))
+}
+
+/// [`refuse`] for RUM: the body is a `google.rpc.Status` in `format` (SPEC §15).
+pub fn refuse_otlp(
+    usage: &TokenUsage,
+    endpoint: Endpoint,
+    reject: &Reject,
+    format: Format,
+) -> Resp {
+    usage.rejected(endpoint, reject.reason);
+    finish(usage, endpoint, http::reject_otlp(reject, format))
 }

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod edge;
 pub mod http;

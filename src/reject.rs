@@ -151,6 +151,23 @@ impl Reject {
         self
     }
 
+    /// The gRPC code of a RUM error body (`google.rpc.Status`, SPEC §15), from the status so
+    /// the two never disagree. 429 and 503 are `UNAVAILABLE` (14), as in gRPC's own HTTP
+    /// mapping: it is the code OTLP exporters always retry, while `RESOURCE_EXHAUSTED` is
+    /// retried only with a `RetryInfo` detail, which the edge does not send (its
+    /// `Retry-After` header says when).
+    pub fn grpc_code(&self) -> i32 {
+        match self.status {
+            400 | 413 | 415 => 3, // INVALID_ARGUMENT
+            401 => 16,            // UNAUTHENTICATED
+            403 => 7,             // PERMISSION_DENIED
+            404 => 5,             // NOT_FOUND
+            408 => 4,             // DEADLINE_EXCEEDED
+            429 | 503 => 14,      // UNAVAILABLE
+            _ => 13,              // INTERNAL
+        }
+    }
+
     /// The body text of the response.
     pub fn text(&self) -> &str {
         self.detail.as_deref().unwrap_or(self.message)
@@ -192,6 +209,14 @@ mod tests {
         assert_eq!(Reject::new(Reason::OriginNotAllowed).status, 403);
         assert_eq!(Reject::new(Reason::TooLarge).status, 413);
         assert_eq!(Reject::new(Reason::UnsupportedMediaType).status, 415);
+        assert_eq!(Reject::new(Reason::UnknownToken).grpc_code(), 16);
+        assert_eq!(Reject::new(Reason::OriginNotAllowed).grpc_code(), 7);
+        assert_eq!(Reject::new(Reason::TooLarge).grpc_code(), 3);
+        assert_eq!(Reject::new(Reason::RateLimited).grpc_code(), 14);
+        assert_eq!(Reject::new(Reason::Overloaded).grpc_code(), 14);
+        for r in Reason::ALL {
+            assert_ne!(Reject::new(r).grpc_code(), 0, "{r:?}");
+        }
         assert_eq!(
             Reject::new(Reason::RateLimited).retry_after(0).retry_after,
             Some(1)

@@ -1,8 +1,10 @@
-//! The HTTP servers: accept loops, connection caps, header read and response write timeouts,
-//! the header size cap, keep-alive after refusals, and graceful shutdown. The only module
+//! The HTTP servers: accept loops, connection caps, the PROXY protocol header (`proxy.rs`),
+//! header read and response write timeouts, the header size cap, keep-alive after refusals,
+//! and graceful shutdown. The only module
 //! that touches hyper's connection types.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -10,14 +12,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::body::RequestBody;
 use crate::edge::AppState;
 
 mod deadline;
+mod proxy;
 
 use deadline::WriteDeadline;
 
@@ -52,6 +55,7 @@ pub async fn run(
         // hyper's header size limit is exact and answers 431.
         .max_header_size(cfg.max_header_bytes)
         .max_buf_size(READ_BUFFER.max(cfg.max_header_bytes));
+    let builder = Arc::new(builder);
     let gauge = state.op_metrics.connections(kind as usize).clone();
     loop {
         // Waiting for a permit before accepting leaves excess connections in the backlog.
@@ -73,30 +77,12 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
-            let state = state.clone();
-            async move {
-                let mut req = req.map(RequestBody::new);
-                let mut resp = match kind {
-                    Listener::Ingest => crate::ingest::handle(&state, &mut req, peer.ip()).await,
-                    Listener::Ops => crate::ops::handle(&state, &mut req).await,
-                };
-                // Whatever the handler refused before reading the body: drain it or say
-                // `Connection: close`, so a keep-alive client never reuses a dead connection.
-                req.into_body()
-                    .settle(&mut resp, state.config.server.body_read_timeout);
-                Ok::<_, Infallible>(resp)
-            }
-        });
-        let io = WriteDeadline::new(stream, cfg.write_timeout);
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         let gauge = gauge.clone();
         gauge.increment(1.0);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
+            serve(stream, peer, kind, state, builder, watcher).await;
             gauge.decrement(1.0);
             drop(permit);
         });
@@ -107,5 +93,47 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!(listener = ?kind, "connections still open after the shutdown grace period");
+    }
+}
+
+/// One connection: the PROXY header when required (before hyper sees a byte), then HTTP.
+async fn serve(
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
+    kind: Listener,
+    state: Arc<AppState>,
+    builder: Arc<http1::Builder>,
+    watcher: Watcher,
+) {
+    let cfg = &state.config.server;
+    if kind == Listener::Ingest && cfg.proxy_protocol {
+        match proxy::read_header(&mut stream, peer, cfg.header_read_timeout).await {
+            Ok(client) => peer = client,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "connection closed: no valid PROXY header");
+                return;
+            }
+        }
+    }
+    let write_timeout = cfg.write_timeout;
+    let service = service_fn(move |req: Request<Incoming>| {
+        let state = state.clone();
+        async move {
+            let mut req = req.map(RequestBody::new);
+            let mut resp = match kind {
+                Listener::Ingest => crate::ingest::handle(&state, &mut req, peer.ip()).await,
+                Listener::Ops => crate::ops::handle(&state, &mut req).await,
+            };
+            // Whatever the handler refused before reading the body: drain it or say
+            // `Connection: close`, so a keep-alive client never reuses a dead connection.
+            req.into_body()
+                .settle(&mut resp, state.config.server.body_read_timeout);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let io = WriteDeadline::new(stream, write_timeout);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }

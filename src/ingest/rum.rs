@@ -9,7 +9,7 @@ use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request};
 
 use super::cors::CorsPolicy;
-use super::{finish, refuse};
+use super::{finish, refuse_otlp};
 use crate::auth;
 use crate::body::{self, RequestBody};
 use crate::edge::AppState;
@@ -29,10 +29,14 @@ pub async fn handle(
     peer: IpAddr,
     endpoint: Endpoint,
 ) -> Resp {
+    // Refusals answer in the request's format, even before its Content-Type is checked.
+    let reply = Format::for_reply(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()));
     let origin = match auth::request_origin(req.headers()) {
         Ok(origin) => origin,
         // No CORS headers: there is no one origin to answer.
-        Err(reason) => return refuse(state.usage.unknown(), endpoint, &reason.into()),
+        Err(reason) => {
+            return refuse_otlp(state.usage.unknown(), endpoint, &reason.into(), reply)
+        }
     };
     if req.method() == Method::OPTIONS {
         return preflight(state, req, origin.as_ref());
@@ -44,7 +48,7 @@ pub async fn handle(
                 .as_ref()
                 .map(|t| &t.usage)
                 .unwrap_or(state.usage.unknown());
-            let mut resp = refuse(usage, endpoint, &reject);
+            let mut resp = refuse_otlp(usage, endpoint, &reject, reply);
             if let (true, Some(o)) = (cors, &origin) {
                 CorsPolicy::decorate(&mut resp, o);
             }
@@ -57,7 +61,7 @@ pub async fn handle(
     };
     let mut resp = match accept(state, &token, req, peer, endpoint).await {
         Ok(resp) => finish(&token.usage, endpoint, resp),
-        Err(reject) => refuse(&token.usage, endpoint, &reject),
+        Err(reject) => refuse_otlp(&token.usage, endpoint, &reject, reply),
     };
     CorsPolicy::decorate(&mut resp, &origin);
     resp

@@ -6,8 +6,12 @@
 //!
 //! What the two specs require, and what is checked here:
 //! - 1.0 and 2.0 label sets: at least one label, `__name__` present (a SHOULD in the text, but a
-//!   series without a name cannot be stored by any receiver, so it is refused), names sorted
-//!   byte-wise with no repeats, no empty name or value, names and values valid UTF-8.
+//!   series without a name cannot be stored by any receiver, so it is refused), no repeated
+//!   name, no empty name or value, names and values valid UTF-8.
+//! - Label order: 1.0 names must be sorted byte-wise. 2.0 names may come in any order: the
+//!   2.0 text says sorted, but senders other than Prometheus emit map order and the Prometheus
+//!   receiver sorts them, so the edge does too (SPEC §6). A sorted set is checked in one
+//!   streaming pass; only an out-of-order one is sorted (in [`check_unique`]) to find repeats.
 //! - 1.0 only: metric names match `[a-zA-Z_:][a-zA-Z0-9_:]*` and label names
 //!   `[a-zA-Z_][a-zA-Z0-9_]*` (MUST in 1.0). In 2.0 these regexes are only a SHOULD and any
 //!   UTF-8 name is legal, so 2.0 names are not held to them.
@@ -33,7 +37,7 @@ pub enum Problem {
     NoLabels,
     /// No `__name__` label.
     MissingMetricName,
-    /// A label name sorts before the previous one.
+    /// 1.0: a label name sorts before the previous one.
     LabelsNotSorted,
     /// Two labels share a name.
     DuplicateLabelName,
@@ -158,6 +162,9 @@ pub(super) struct LabelSet<'b> {
     previous: &'b [u8],
     /// Whether `__name__` was seen.
     has_metric_name: bool,
+    /// 2.0: a name sorted before its predecessor, so repeats may be apart and the caller must
+    /// run [`check_unique`] over the whole set.
+    out_of_order: bool,
 }
 
 impl<'b> LabelSet<'b> {
@@ -167,6 +174,7 @@ impl<'b> LabelSet<'b> {
             count: 0,
             previous: &[],
             has_metric_name: false,
+            out_of_order: false,
         }
     }
 
@@ -191,6 +199,8 @@ impl<'b> LabelSet<'b> {
         match compare(name, self.previous) {
             Ordering::Greater => {}
             Ordering::Equal => return Err(Problem::DuplicateLabelName),
+            // 2.0 allows any order; repeats are then found by `check_unique`.
+            Ordering::Less if self.names == Names::Utf8PreChecked => self.out_of_order = true,
             Ordering::Less => return Err(Problem::LabelsNotSorted),
         }
         self.previous = name;
@@ -221,6 +231,12 @@ impl<'b> LabelSet<'b> {
         Ok(())
     }
 
+    /// Whether the names came out of order (2.0 only), so that the streaming check could not
+    /// see every repeat: the caller then passes all names to [`check_unique`].
+    pub(super) fn out_of_order(&self) -> bool {
+        self.out_of_order
+    }
+
     /// The checks that need the whole set: not empty, `__name__` present.
     pub(super) fn finish(&self) -> Result<(), Problem> {
         if self.count == 0 {
@@ -231,6 +247,16 @@ impl<'b> LabelSet<'b> {
             Ok(())
         }
     }
+}
+
+/// Sorts `names` (a 2.0 set that came out of order) and refuses a repeated one. The caller's
+/// buffer is reused, so a sorted request never allocates for this.
+pub(super) fn check_unique(names: &mut [&[u8]]) -> Result<(), Problem> {
+    names.sort_unstable_by(|a, b| compare(a, b));
+    if names.windows(2).any(|w| w.first() == w.last()) {
+        return Err(Problem::DuplicateLabelName);
+    }
+    Ok(())
 }
 
 /// Byte-wise order; label names are short and usually differ in the first byte, where this

@@ -157,6 +157,18 @@ impl<'a> Observed<'a> {
             !body.is_empty(),
             "{id}: the page could not read the body: {r}"
         );
+        // SPEC §15: the body is a JSON `google.rpc.Status` (the page posts JSON) with a
+        // non-zero code and the reason.
+        let status: Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{id}: body is not JSON ({e}): {r}"));
+        assert!(
+            status["code"].as_i64().is_some_and(|c| c != 0),
+            "{id}: no gRPC code: {r}"
+        );
+        assert!(
+            status["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{id}: no message: {r}"
+        );
     }
 
     /// Returns (accepted, throttled). The page read every status; the burst of 2 passed; each
