@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod abuse;
 pub mod admin;
 pub mod auth;
 pub mod body;
