@@ -36,6 +36,8 @@ pub struct AppState {
     pub rw_limits: Limits,
     /// Edge-wide operational metrics (not per token).
     pub op_metrics: OpMetrics,
+    /// Abuse monitoring: signals, responses, events (SPEC §12).
+    pub abuse: crate::abuse::Monitor,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
 }
@@ -105,14 +107,15 @@ impl Edge {
         })?;
         let state = Arc::new(AppState {
             cors: CorsPolicy::new(&config.rum),
-            config,
             registry,
             usage,
             pipeline,
             admin_key,
             rw_limits,
             op_metrics: OpMetrics::new(),
+            abuse: crate::abuse::Monitor::new(config.abuse.clone()),
             ready: AtomicBool::new(true),
+            config,
         });
         let (shutdown, watcher) = watch::channel(false);
         let servers = vec![
@@ -128,6 +131,7 @@ impl Edge {
                 state.clone(),
                 watcher.clone(),
             )),
+            tokio::spawn(crate::abuse::Monitor::run(state.clone(), watcher.clone())),
             tokio::spawn(housekeeping(state.clone(), watcher)),
         ];
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");

@@ -33,6 +33,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr)
     let token = match identify(state, &req) {
         Ok(t) => t,
         Err(e) => {
+            super::watch_refusal(state, &e.reject, e.token.as_deref(), None, peer);
             let usage = e
                 .token
                 .as_ref()
@@ -41,6 +42,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr)
             return refuse(usage, ENDPOINT, &e.reject);
         }
     };
+    token.watch.client(peer);
     let version =
         match Version::from_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes())) {
             Ok(v) => v,
@@ -140,6 +142,7 @@ async fn accept(
                 r
             }
         })?;
+        token.watch.passed(items)?;
         let batch = Batch {
             queue: Queue::RemoteWrite,
             token_id: token.id.clone(),
@@ -156,6 +159,7 @@ async fn accept(
             written.exemplars,
             written.metadata,
         );
+        token.watch.accepted(items, unix_now());
         Ok(written)
     }
     .await;

@@ -37,6 +37,7 @@ pub async fn handle(
     let token = match identify(state, &req, origin.as_ref()) {
         Ok(t) => t,
         Err((reject, token, cors)) => {
+            super::watch_refusal(state, &reject, token.as_deref(), origin.as_ref(), peer);
             let usage = token
                 .as_ref()
                 .map(|t| &t.usage)
@@ -52,6 +53,8 @@ pub async fn handle(
     let Some(origin) = origin else {
         return http::empty(500);
     };
+    token.watch.client(peer);
+    token.watch.origin_allowed(&token.origins, &origin);
     let mut resp = match accept(state, &token, req, peer, endpoint).await {
         Ok(resp) => finish(&token.usage, endpoint, resp),
         Err(reject) => refuse(&token.usage, endpoint, &reject),
@@ -130,6 +133,7 @@ async fn accept(
             .with_detail(e.to_string())
     })?;
     token.limiter.check_items(items)?;
+    token.watch.passed(items)?;
     let batch = Batch {
         queue: if signal == Signal::Logs {
             Queue::Logs
@@ -145,6 +149,7 @@ async fn accept(
     };
     super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);
+    token.watch.accepted(items, unix_now());
     Ok(http::bytes(
         200,
         format.content_type(),

@@ -30,6 +30,12 @@ pub struct ActiveToken {
     pub limiter: Arc<TokenLimiter>,
     /// Revoked tokens are kept so their secrets are refused as `revoked_token`.
     pub revoked: bool,
+    /// Disabled tokens are refused `403 token_disabled` until enabled.
+    pub disabled: bool,
+    /// The token's own abuse settings (resolved against `[abuse]` by the engine).
+    pub abuse: crate::abuse::AbuseOverrides,
+    /// Abuse-monitoring state (shared across rotations and PATCHes, like `usage`).
+    pub watch: Arc<crate::abuse::Watch>,
     /// For `ingest_token_info` (the full record stays in the store).
     pub name: Box<str>,
     /// For `ingest_token_info`.

@@ -135,6 +135,9 @@ impl Registry {
             environment: new.environment,
             tenant: new.tenant,
             limits: new.limits,
+            abuse: new.abuse,
+            disabled_at: None,
+            last_used_at: None,
             created_at: unix_now(),
             rotated_at: None,
             revoked_at: None,
@@ -222,6 +225,85 @@ impl Registry {
         Ok(next)
     }
 
+    /// Disables a token (reversible, unlike revoke): its requests get `403 token_disabled`.
+    /// Disabling a disabled token changes nothing.
+    pub async fn disable(&self, id: &str, who: &str) -> Result<TokenRecord, RegistryError> {
+        let _w = self.writer.lock().await;
+        let mut next = self.current(id).await?;
+        if next.is_revoked() {
+            return Err(RegistryError::Revoked(id.to_owned()));
+        }
+        if next.is_disabled() {
+            return Ok(next);
+        }
+        next.disabled_at = Some(unix_now());
+        self.commit(next.clone(), who, "disable", String::new())
+            .await?;
+        Ok(next)
+    }
+
+    /// Enables a disabled token again.
+    pub async fn enable(&self, id: &str, who: &str) -> Result<TokenRecord, RegistryError> {
+        let _w = self.writer.lock().await;
+        let mut next = self.current(id).await?;
+        if next.is_revoked() {
+            return Err(RegistryError::Revoked(id.to_owned()));
+        }
+        if !next.is_disabled() {
+            return Ok(next);
+        }
+        next.disabled_at = None;
+        self.commit(next.clone(), who, "enable", String::new())
+            .await?;
+        Ok(next)
+    }
+
+    /// Appends an audit event about a token without changing its record (abuse events,
+    /// expect-spike, abuse reset). `token_id` is `""` for edge-wide events.
+    pub async fn append_audit(
+        &self,
+        token_id: &str,
+        who: &str,
+        action: &str,
+        detail: String,
+    ) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let event = AuditEvent {
+            at: rfc3339(unix_now()),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            token_id: token_id.to_owned(),
+            detail,
+        };
+        blocking(move || store.append_audit(&event)).await
+    }
+
+    /// The request-path view of one token (abuse state, live `last_used_at`).
+    pub fn active(&self, id: &str) -> Option<Arc<ActiveToken>> {
+        self.active.get(id).map(|t| t.clone())
+    }
+
+    /// Writes `last_used_at` (unix seconds) of several tokens in one store write; not
+    /// audited (it is usage, not a change). Tokens gone from the store are skipped.
+    pub async fn persist_last_used(&self, changes: Vec<(String, u64)>) -> Result<(), StoreError> {
+        let _w = self.writer.lock().await;
+        let store = Arc::clone(&self.store);
+        blocking(move || {
+            let wanted: std::collections::HashMap<String, u64> = changes.into_iter().collect();
+            let mut records = Vec::new();
+            store.for_each(&mut |mut r| {
+                if let Some(t) = wanted.get(&r.id) {
+                    if r.last_used_at.is_none_or(|old| old < *t) {
+                        r.last_used_at = Some(*t);
+                        records.push(r);
+                    }
+                }
+            })?;
+            store.upsert_many(&records)
+        })
+        .await
+    }
+
     async fn current(&self, id: &str) -> Result<TokenRecord, RegistryError> {
         self.get(id)
             .await?
@@ -278,7 +360,7 @@ impl Registry {
             || Arc::new(TokenUsage::new(id.clone())),
             |p| p.usage.clone(),
         );
-        let limiter = match prev {
+        let limiter = match &prev {
             Some(prev) if prev.limiter.limits == limits => prev.limiter.clone(),
             _ => Arc::new(TokenLimiter::with_shared_clock(
                 limits,
@@ -286,6 +368,8 @@ impl Registry {
                 Arc::clone(&self.clock),
             )),
         };
+        // Abuse-monitoring state lives as long as the token, like its counters.
+        let watch = prev.as_ref().map_or_else(Arc::default, |p| p.watch.clone());
         let token = Arc::new(ActiveToken {
             id: id.clone(),
             token_type: record.token_type,
@@ -294,6 +378,9 @@ impl Registry {
             usage,
             limiter,
             revoked: record.is_revoked(),
+            disabled: record.is_disabled(),
+            abuse: record.abuse,
+            watch,
             name: record.name.as_str().into(),
             environment: record.environment.as_str().into(),
             client_type: record.client_type,

@@ -68,6 +68,11 @@ pub trait TokenStore: Send + Sync + 'static {
     }
     /// Inserts or replaces one token; durable when it returns.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError>;
+    /// Inserts or replaces several tokens; durable when it returns. The file store does it
+    /// in one rewrite (the batched `last_used_at` write).
+    fn upsert_many(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        records.iter().try_for_each(|r| self.upsert(r))
+    }
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The newest `limit` events, oldest first.
     fn read_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
@@ -243,6 +248,36 @@ impl TokenStore for FileStore {
         self.rewrite_with(record)
     }
 
+    /// One rewrite for all `records` (they must already exist; others are left out).
+    fn upsert_many(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let _one_writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let by_id: std::collections::HashMap<&str, &TokenRecord> =
+            records.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut out = Vec::new();
+        out.extend_from_slice(b"{\"version\": 1, \"tokens\": [");
+        let mut failed = None;
+        let mut first = true;
+        self.read_each(&mut |r| {
+            out.extend_from_slice(if first { b"\n" } else { b",\n" });
+            first = false;
+            let r = by_id.get(r.id.as_str()).map_or(&r, |n| *n);
+            if let Err(e) = serde_json::to_writer(&mut out, r) {
+                failed.get_or_insert(e);
+            }
+        })?;
+        if let Some(source) = failed {
+            return Err(StoreError::Corrupt {
+                path: self.tokens_path.clone(),
+                source,
+            });
+        }
+        out.extend_from_slice(b"\n]}\n");
+        write_atomically(&self.tokens_path, &out)
+    }
+
     fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(event).map_err(|source| StoreError::Corrupt {
             path: self.audit_path.clone(),
@@ -295,6 +330,9 @@ mod tests {
             environment: String::new(),
             tenant: None,
             limits: Default::default(),
+            disabled_at: None,
+            abuse: Default::default(),
+            last_used_at: None,
             created_at: 1,
             rotated_at: None,
             revoked_at: None,
