@@ -6,9 +6,14 @@
 //! counters into rates and estimates, compares them with each token's baseline, and hands
 //! every state change to an [`engine::EventSink`].
 
+pub mod control;
 pub mod engine;
 pub mod event;
+pub mod history;
 pub mod hll;
+pub mod persist;
+pub mod report;
+pub mod sink;
 pub mod topk;
 pub mod watch;
 pub mod window;

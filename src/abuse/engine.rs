@@ -8,17 +8,16 @@
 //! so its tests run on a fake clock; side effects (audit, disable, webhook) happen in
 //! [`Monitor::run`] through the [`EventSink`].
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::event::{Action, Event, EventKind, Signal};
 use super::topk::TopK;
-use super::watch::{action_index, SignalState, WatchState, RECENT_EVENTS, TOP_K, TRACKED};
+use super::watch::{SignalState, WatchState, TOP_K, TRACKED};
 use super::window::{Bucket, Window};
 use super::{Mode, Settings};
 use crate::config::AbuseConfig;
@@ -26,102 +25,12 @@ use crate::edge::AppState;
 use crate::time::unix_now;
 use crate::token::cache::ActiveToken;
 
-/// Who automatic changes are audited as.
-pub const WHO: &str = "abuse-monitor";
-/// Recent events kept edge-wide.
-pub const RECENT_GLOBAL: usize = 256;
+pub use super::sink::{EventHook, EventSink, WHO};
 /// Fewer distinct clients than this are never a `client_storm` (a token used by one or two
 /// machines would otherwise fire on its third).
 pub const MIN_CLIENTS: f64 = 20.0;
 /// How often changed `last_used_at` values are written to the store (one batched write).
 const PERSIST_EVERY: Duration = Duration::from_secs(60);
-
-/// Where events go besides the audit trail and the rings: the webhook queue implements it.
-pub trait EventHook: Send + Sync {
-    fn publish(&self, e: &Event);
-}
-
-/// Every event passes here: counted, kept in the recent rings, handed to the hook, audited.
-#[derive(Default)]
-pub struct EventSink {
-    recent: Mutex<VecDeque<Event>>,
-    hook: RwLock<Option<Arc<dyn EventHook>>>,
-    /// Edge-wide (`token_id=""`) events by signal and action.
-    edge_events: [[AtomicU64; 4]; 8],
-}
-
-impl EventSink {
-    pub fn set_hook(&self, hook: Arc<dyn EventHook>) {
-        if let Ok(mut h) = self.hook.write() {
-            *h = Some(hook);
-        }
-    }
-
-    /// Counts and keeps `e`, hands it to the hook, and audits it (`abuse.<signal>` by
-    /// `abuse-monitor`) in the background.
-    pub fn emit(&self, state: &Arc<AppState>, watch: Option<&WatchState>, e: Event) {
-        let a = action_index(e.action);
-        let counters = watch.map_or(&self.edge_events, |w| &w.events);
-        if let Some(c) = counters.get(e.signal as usize).and_then(|r| r.get(a)) {
-            c.fetch_add(1, Relaxed);
-        }
-        if let Some(w) = watch {
-            if let Ok(mut cold) = w.cold.lock() {
-                push_bounded(&mut cold.recent, e.clone(), RECENT_EVENTS);
-            }
-        }
-        if let Ok(mut recent) = self.recent.lock() {
-            push_bounded(&mut recent, e.clone(), RECENT_GLOBAL);
-        }
-        if let Ok(hook) = self.hook.read() {
-            if let Some(h) = hook.as_ref() {
-                h.publish(&e);
-            }
-        }
-        tracing::warn!(token_id = %e.token_id, signal = e.signal.label(), action = e.action.label(),
-            value = e.value, baseline = e.baseline, "abuse event");
-        let state = Arc::clone(state);
-        tokio::spawn(async move {
-            let action = format!("abuse.{}", e.signal.label());
-            let detail = format!(
-                "{} value={:.2} baseline={:.2} event={}",
-                e.action.label(),
-                e.value,
-                e.baseline,
-                e.id
-            );
-            if let Err(err) = state
-                .registry
-                .append_audit(&e.token_id, WHO, &action, detail)
-                .await
-            {
-                tracing::error!(error = %err, "abuse event not audited");
-            }
-        });
-    }
-
-    /// The newest events across tokens, newest last.
-    pub fn recent(&self) -> Vec<Event> {
-        self.recent
-            .lock()
-            .map(|r| r.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    pub fn edge_events_total(&self, signal: Signal, action: Action) -> u64 {
-        self.edge_events
-            .get(signal as usize)
-            .and_then(|r| r.get(action_index(action)))
-            .map_or(0, |c| c.load(Relaxed))
-    }
-}
-
-fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
-    if q.len() >= cap {
-        q.pop_front();
-    }
-    q.push_back(v);
-}
 
 /// The edge-wide `auth_storm` state.
 #[derive(Default)]
@@ -220,7 +129,7 @@ impl Monitor {
             }
             if now.duration_since(last_persist) >= PERSIST_EVERY {
                 last_persist = now;
-                persist_last_used(&state).await;
+                super::persist::last_used(&state).await;
             }
         }
     }
@@ -371,6 +280,18 @@ impl Monitor {
         }
         w.throttled.store(throttling, Relaxed);
         drop(es);
+        if let Ok(mut h) = w.history.lock() {
+            let (requests, rejected) = t.usage.totals();
+            h.add(
+                now,
+                super::history::Totals {
+                    requests,
+                    items: accepted,
+                    bytes: w.accepted_bytes.load(Relaxed),
+                    rejected,
+                },
+            );
+        }
         if let Ok(mut cold) = w.cold.lock() {
             for origin in std::mem::take(&mut cold.new_origins) {
                 let mut e = event(t, Signal::NewOrigin, Action::Flagged, 0.0, 0.0, now);
@@ -432,6 +353,17 @@ impl Monitor {
     pub fn expect_spike(&self, t: &ActiveToken, until: u64) {
         let s = t.watch.state_for_admin();
         s.expect_until.store(until, Relaxed);
+    }
+
+    /// The `auth_storm` state and the addresses behind it.
+    pub fn auth_view(&self) -> (SignalState, Vec<super::topk::Counted<IpAddr>>) {
+        let state = self.auth.lock().map(|a| a.signal).unwrap_or_default();
+        let top = self
+            .auth_top
+            .lock()
+            .map(|t| t.top(TOP_K))
+            .unwrap_or_default();
+        (state, top)
     }
 
     /// Forgets the token's baselines and window, restarts its warm-up, lifts a throttle.
@@ -496,35 +428,4 @@ fn event(
         base,
         now,
     )
-}
-
-/// Writes the `last_used_at` of every token whose minute changed since the last write, in
-/// one batched store write.
-async fn persist_last_used(state: &Arc<AppState>) {
-    let mut changed: Vec<(String, u64)> = Vec::new();
-    let mut marks = Vec::new();
-    for t in state.registry.tokens() {
-        let Some(w) = t.watch.get() else { continue };
-        let minute = w.last_used.load(Relaxed);
-        let Ok(es) = w.engine.lock() else { continue };
-        if minute > 0 && minute != es.persisted_minute {
-            changed.push((t.id.to_string(), minute));
-            marks.push((t.clone(), minute));
-        }
-    }
-    if changed.is_empty() {
-        return;
-    }
-    match state.registry.persist_last_used(changed).await {
-        Ok(()) => {
-            for (t, minute) in marks {
-                if let Some(w) = t.watch.get() {
-                    if let Ok(mut es) = w.engine.lock() {
-                        es.persisted_minute = minute;
-                    }
-                }
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "last_used_at not persisted"),
-    }
 }

@@ -87,11 +87,13 @@ impl Watch {
         Ok(())
     }
 
-    /// `items` of an accepted request (what the baseline learns), at `now` (unix seconds).
+    /// `items` and `bytes` (as received) of an accepted request (what the baseline learns),
+    /// at `now` (unix seconds).
     #[inline]
-    pub fn accepted(&self, items: u64, now: u64) {
+    pub fn accepted(&self, items: u64, bytes: u64, now: u64) {
         let s = self.state();
         s.accepted.fetch_add(items, Relaxed);
+        s.accepted_bytes.fetch_add(bytes, Relaxed);
         let minute = now - now % 60;
         if s.last_used.load(Relaxed) != minute {
             s.last_used.store(minute, Relaxed);
@@ -165,6 +167,8 @@ pub struct WatchState {
     pub(super) items: AtomicU64,
     /// Items accepted (the baseline).
     pub(super) accepted: AtomicU64,
+    /// Bytes (as received) of accepted requests (the usage history).
+    pub(super) accepted_bytes: AtomicU64,
     /// `origin_not_allowed` refusals.
     pub(super) origin_refusals: AtomicU64,
     /// Requests seen, for sampling the top clients.
@@ -193,6 +197,8 @@ pub struct WatchState {
     pub(super) events: [[AtomicU64; 4]; 8],
     pub(super) cold: Mutex<Cold>,
     pub(super) engine: Mutex<EngineState>,
+    /// Usage over time for the admin read (fed by the engine).
+    pub(super) history: Mutex<super::history::History>,
 }
 
 /// What the request path updates only under a lock (refusals, samples, first sightings).
@@ -263,6 +269,7 @@ impl WatchState {
         WatchState {
             items: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            accepted_bytes: AtomicU64::new(0),
             origin_refusals: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             clients: [Hll::new(), Hll::new()],
@@ -284,6 +291,7 @@ impl WatchState {
                 recent: VecDeque::new(),
             }),
             engine: Mutex::new(EngineState::default()),
+            history: Mutex::default(),
         }
     }
 
@@ -303,7 +311,7 @@ impl WatchState {
                 + std::mem::size_of::<super::topk::Counted<IpAddr>>());
         let seen = MAX_ORIGINS_SEEN * (std::mem::size_of::<(Box<str>, u64)>() + MAX_ORIGIN_LEN);
         let events = RECENT_EVENTS * (std::mem::size_of::<Event>() + 64);
-        inline + sketches + series + top + seen + events
+        inline + sketches + series + top + seen + events + super::history::MAX_BYTES
     }
 
     pub fn last_used(&self) -> Option<u64> {

@@ -143,6 +143,7 @@ async fn accept(
             }
         })?;
         token.watch.passed(items)?;
+        let wire_len = wire.len() as u64;
         let batch = Batch {
             queue: Queue::RemoteWrite,
             token_id: token.id.clone(),
@@ -159,7 +160,7 @@ async fn accept(
             written.exemplars,
             written.metadata,
         );
-        token.watch.accepted(items, unix_now());
+        token.watch.accepted(items, wire_len, unix_now());
         Ok(written)
     }
     .await;

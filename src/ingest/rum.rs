@@ -149,7 +149,7 @@ async fn accept(
     };
     super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);
-    token.watch.accepted(items, unix_now());
+    token.watch.accepted(items, wire.len() as u64, unix_now());
     Ok(http::bytes(
         200,
         format.content_type(),
