@@ -274,7 +274,14 @@ impl Monitor {
                 .items_baseline
                 .value
                 .max(settings.min_items_per_second / f);
-            w.budget.store((cap * dt).ceil() as i64, Relaxed);
+            let refill = (cap * dt).ceil() as i64;
+            if !w.throttled.load(Relaxed) {
+                w.budget.store(refill, Relaxed);
+            } else {
+                let _ = w.budget.fetch_update(Relaxed, Relaxed, |b| {
+                    Some(b.saturating_add(refill).min(refill))
+                });
+            }
             w.retry_after
                 .store(self.tick().as_secs().max(1) as u32, Relaxed);
         }

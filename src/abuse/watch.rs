@@ -78,8 +78,11 @@ impl Watch {
         let s = self.state();
         s.items.fetch_add(items, Relaxed);
         if s.throttled.load(Relaxed) {
+            // A request passes while the budget is positive and may overdraw it: the debt is
+            // carried into the next ticks, so requests larger than one tick's budget are
+            // throttled to the cap rather than refused forever.
             let want = i64::try_from(items).unwrap_or(i64::MAX);
-            if s.budget.fetch_sub(want, Relaxed) < want {
+            if s.budget.fetch_sub(want, Relaxed) <= 0 {
                 let secs = s.retry_after.load(Relaxed);
                 return Err(Reject::new(Reason::SpikeProtection).retry_after(secs));
             }
