@@ -436,3 +436,6 @@ fn event(
         now,
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -114,6 +114,38 @@ pub fn hash_addr(addr: IpAddr) -> u64 {
     }
 }
 
+/// Folds one label pair into a series hash in constant time: each string contributes its
+/// length, its first 24 bytes and its last 8 (label values that differ only in the middle of
+/// a long value collide, which can only undercount new series). Costs a few multiplies per
+/// label, in the remote_write validator where the bytes are already in cache.
+#[inline(always)]
+pub fn fold_label(h: u64, name: &[u8], value: &[u8]) -> u64 {
+    fold(fold(h, name), value)
+}
+
+#[inline(always)]
+fn fold(mut h: u64, s: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    h = (h ^ s.len() as u64).wrapping_mul(K);
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        if let Some(b) = s.get(at..(at + 8).min(s.len())) {
+            w[..b.len()].copy_from_slice(b);
+        }
+        u64::from_le_bytes(w)
+    };
+    for at in [0, 8, 16] {
+        if at >= s.len() {
+            break;
+        }
+        h = (h ^ word(at)).wrapping_mul(K).rotate_left(31);
+    }
+    if s.len() > 24 {
+        h = (h ^ word(s.len() - 8)).wrapping_mul(K).rotate_left(31);
+    }
+    h
+}
+
 /// A cheap hash of a byte string (8 bytes at a time), finished with [`mix`].
 #[inline]
 pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {

@@ -82,7 +82,10 @@ impl Watch {
             // carried into the next ticks, so requests larger than one tick's budget are
             // throttled to the cap rather than refused forever.
             let want = i64::try_from(items).unwrap_or(i64::MAX);
-            if s.budget.fetch_sub(want, Relaxed) <= 0 {
+            let spent = s.budget.fetch_update(Relaxed, Relaxed, |b| {
+                (b > 0).then(|| b.saturating_sub(want))
+            });
+            if spent.is_err() {
                 let secs = s.retry_after.load(Relaxed);
                 return Err(Reject::new(Reason::SpikeProtection).retry_after(secs));
             }

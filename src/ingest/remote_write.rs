@@ -129,6 +129,8 @@ async fn accept(
                 token.usage.bytes(ENDPOINT, wire.len() as u64, 0);
                 rw_reject(e)
             })?;
+        // Same thread as the decode (no await in between): its series hashes are still there.
+        crate::remote_write::series_hashes(|h| token.watch.series(h));
         // The decoder has checked the snappy length header, so it is the decoded size.
         let decoded_len = snap::raw::decompress_len(&wire).unwrap_or(0);
         token

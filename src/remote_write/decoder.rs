@@ -40,6 +40,7 @@ impl Decoder {
         limits: &Limits,
         now_ms: i64,
     ) -> Result<Written, RwError> {
+        super::validate::clear_series_hashes();
         let declared = declared_len(snappy_body)?;
         let len = usize::try_from(declared)
             .ok()

@@ -158,6 +158,29 @@ pub(super) struct LabelSet<'b> {
     previous: &'b [u8],
     /// Whether `__name__` was seen.
     has_metric_name: bool,
+    /// Hash of the label set so far, for the abuse monitor's `series_growth` (see
+    /// [`series_hashes`]).
+    hash: u64,
+}
+
+/// Most series hashes kept per request (512 KiB per worker thread at most); a larger request's
+/// further series are not looked at by the abuse monitor.
+const MAX_SERIES_HASHES: usize = 1 << 16;
+
+thread_local! {
+    /// The label-set hashes of the series of the request this thread decoded last.
+    static SERIES_HASHES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Forgets the previous request's series hashes (the decoder calls it first).
+pub(super) fn clear_series_hashes() {
+    SERIES_HASHES.with(|h| h.borrow_mut().clear());
+}
+
+/// Hands `f` the label-set hashes of the series of the request this thread decoded last
+/// (call it right after `Decoder::decode`, before any `.await`).
+pub fn series_hashes<R>(f: impl FnOnce(&[u64]) -> R) -> R {
+    SERIES_HASHES.with(|h| f(&h.borrow()))
 }
 
 impl<'b> LabelSet<'b> {
@@ -167,6 +190,7 @@ impl<'b> LabelSet<'b> {
             count: 0,
             previous: &[],
             has_metric_name: false,
+            hash: 0,
         }
     }
 
@@ -200,6 +224,7 @@ impl<'b> LabelSet<'b> {
         if value.len() > limits.max_label_value_len {
             return Err(Problem::LabelValueTooLong);
         }
+        self.hash = crate::abuse::hll::fold_label(self.hash, name, value);
         let is_metric_name = name == METRIC_NAME;
         self.has_metric_name |= is_metric_name;
         if self.names == Names::Legacy {
@@ -228,6 +253,13 @@ impl<'b> LabelSet<'b> {
         } else if !self.has_metric_name {
             Err(Problem::MissingMetricName)
         } else {
+            let hash = crate::abuse::hll::mix(self.hash);
+            SERIES_HASHES.with(|h| {
+                let mut h = h.borrow_mut();
+                if h.len() < MAX_SERIES_HASHES {
+                    h.push(hash);
+                }
+            });
             Ok(())
         }
     }

@@ -58,10 +58,9 @@ async fn many_client_addresses_are_a_client_storm_counted_within_the_sketch_erro
         (gauge - truth).abs() <= 3.0 * STANDARD_ERROR * truth,
         "gauge {gauge}"
     );
+    // Space-Saving keeps any key above total / capacity: the steady client (50 of 350
+    // requests) is listed; the order may differ (a newcomer inherits the count it replaced).
     let top = report(&edge, &id).top_clients;
-    assert_eq!(
-        top[0].key, "127.0.0.1",
-        "the steady client is the top one: {top:?}"
-    );
+    assert!(top.iter().any(|c| c.key == "127.0.0.1"), "{top:?}");
     edge.stop().await;
 }
