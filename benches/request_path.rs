@@ -42,7 +42,6 @@ fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
             revoked: false,
             disabled: false,
             abuse: Default::default(),
-            watch: Default::default(),
             name: "bench".into(),
             environment: "production".into(),
             client_type: None,

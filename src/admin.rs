@@ -167,7 +167,7 @@ fn last_used_at(state: &AppState, r: &TokenRecord) -> Option<u64> {
     let live = state
         .registry
         .active(&r.id)
-        .and_then(|t| t.watch.get().and_then(|w| w.last_used()));
+        .and_then(|t| t.watch().get().and_then(|w| w.last_used()));
     live.max(r.last_used_at)
 }
 

@@ -93,7 +93,7 @@ pub fn watch_refusal(
     peer: IpAddr,
 ) {
     match (reject.reason, token) {
-        (Reason::OriginNotAllowed, Some(t)) => t.watch.origin_refused(origin),
+        (Reason::OriginNotAllowed, Some(t)) => t.watch().origin_refused(origin),
         (Reason::MissingToken | Reason::MalformedToken | Reason::UnknownToken, _) => {
             state.abuse.auth_refused(peer)
         }

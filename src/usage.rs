@@ -66,6 +66,9 @@ pub struct TokenUsage {
     counters: OnceLock<Box<Counters>>,
     /// Seconds since the Unix epoch of the last update; drives the idle removal of revoked tokens.
     last_update: AtomicU64,
+    /// The token's abuse-monitoring state (empty until its first request), kept here so that
+    /// it lives as long as the counters and costs no allocation of its own.
+    pub watch: crate::abuse::Watch,
 }
 
 #[derive(Debug)]
@@ -107,6 +110,7 @@ impl TokenUsage {
             token_id,
             counters: OnceLock::new(),
             last_update: AtomicU64::new(crate::time::unix_now()),
+            watch: crate::abuse::Watch::default(),
         }
     }
 
@@ -378,7 +382,7 @@ impl Usage {
     pub fn render_abuse(&self, out: &mut String, tokens: &[Arc<ActiveToken>], monitor: &Monitor) {
         let mut watched: Vec<(&ActiveToken, TokenReport)> = tokens
             .iter()
-            .filter(|t| t.watch.get().is_some())
+            .filter(|t| t.watch().get().is_some())
             .map(|t| (&**t, monitor.token_report(t)))
             .collect();
         watched.sort_by(|a, b| a.0.id.cmp(&b.0.id));
@@ -452,7 +456,7 @@ impl Usage {
             }
         }
         for (t, _) in &watched {
-            let Some(w) = t.watch.get() else { continue };
+            let Some(w) = t.watch().get() else { continue };
             for signal in Signal::ALL {
                 for action in actions {
                     let v = w.events_total(signal, action);
@@ -513,7 +517,6 @@ mod tests {
             revoked,
             disabled: false,
             abuse: Default::default(),
-            watch: Default::default(),
             name: "n".into(),
             environment: "".into(),
             client_type: None,

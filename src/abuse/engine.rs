@@ -109,7 +109,9 @@ impl Monitor {
             }
             let unix = unix_now();
             for token in state.registry.tokens() {
-                let Some(w) = token.watch.get() else { continue };
+                let Some(w) = token.watch().get() else {
+                    continue;
+                };
                 let d = monitor.evaluate(&token, w, unix, dt);
                 for e in d.events {
                     monitor.sink.emit(&state, Some(w), e);
@@ -358,7 +360,7 @@ impl Monitor {
 
     /// Until `until` (unix seconds) a spike on the token neither flags nor acts.
     pub fn expect_spike(&self, t: &ActiveToken, until: u64) {
-        let s = t.watch.state_for_admin();
+        let s = t.watch().state_for_admin();
         s.expect_until.store(until, Relaxed);
     }
 
@@ -375,7 +377,7 @@ impl Monitor {
 
     /// Forgets the token's baselines and window, restarts its warm-up, lifts a throttle.
     pub fn reset(&self, t: &ActiveToken) {
-        let s = t.watch.state_for_admin();
+        let s = t.watch().state_for_admin();
         s.throttled.store(false, Relaxed);
         if let Ok(mut es) = s.engine.lock() {
             let (items, accepted, refusals, switched) = (

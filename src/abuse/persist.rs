@@ -13,7 +13,7 @@ pub async fn last_used(state: &Arc<AppState>) {
     let mut changed: Vec<(String, u64)> = Vec::new();
     let mut marks = Vec::new();
     for t in state.registry.tokens() {
-        let Some(w) = t.watch.get() else { continue };
+        let Some(w) = t.watch().get() else { continue };
         let minute = w.last_used.load(Relaxed);
         let Ok(es) = w.engine.lock() else { continue };
         if minute > 0 && minute != es.persisted_minute {
@@ -27,7 +27,7 @@ pub async fn last_used(state: &Arc<AppState>) {
     match state.registry.persist_last_used(changed).await {
         Ok(()) => {
             for (t, minute) in marks {
-                if let Some(w) = t.watch.get() {
+                if let Some(w) = t.watch().get() {
                     if let Ok(mut es) = w.engine.lock() {
                         es.persisted_minute = minute;
                     }

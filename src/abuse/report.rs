@@ -139,7 +139,7 @@ impl Monitor {
             origins_first_seen: Vec::new(),
             recent_events: Vec::new(),
         };
-        let Some(w) = t.watch.get() else {
+        let Some(w) = t.watch().get() else {
             return r;
         };
         r.throttled = w.throttled.load(Relaxed);
@@ -188,7 +188,7 @@ impl Monitor {
     pub fn report(&self, tokens: &[Arc<ActiveToken>]) -> EdgeReport {
         let mut active = Vec::new();
         for t in tokens {
-            let Some(w) = t.watch.get() else { continue };
+            let Some(w) = t.watch().get() else { continue };
             let Ok(es) = w.engine.lock() else { continue };
             if es.signals.iter().any(|s| s.active) {
                 active.push(ActiveSignals {
@@ -217,7 +217,7 @@ impl Monitor {
     /// The token's usage over `range` (empty for a token without requests on this edge).
     pub fn usage(&self, t: &ActiveToken, range: Range, now: u64) -> UsageReport {
         let (step_seconds, points) = t
-            .watch
+            .watch()
             .get()
             .and_then(|w| w.history.lock().ok().map(|h| h.points(range, now)))
             .unwrap_or_else(|| (range.step(), Vec::new()));

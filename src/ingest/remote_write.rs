@@ -42,7 +42,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>, peer: IpAddr)
             return refuse(usage, ENDPOINT, &e.reject);
         }
     };
-    token.watch.client(peer);
+    token.watch().client(peer);
     let version =
         match Version::from_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes())) {
             Ok(v) => v,
@@ -130,7 +130,7 @@ async fn accept(
                 rw_reject(e)
             })?;
         // Same thread as the decode (no await in between): its series hashes are still there.
-        crate::remote_write::series_hashes(|h| token.watch.series(h));
+        crate::remote_write::series_hashes(|h| token.watch().series(h));
         // The decoder has checked the snappy length header, so it is the decoded size.
         let decoded_len = snap::raw::decompress_len(&wire).unwrap_or(0);
         token
@@ -144,7 +144,7 @@ async fn accept(
                 r
             }
         })?;
-        token.watch.passed(items)?;
+        token.watch().passed(items)?;
         let wire_len = wire.len() as u64;
         let batch = Batch {
             queue: Queue::RemoteWrite,
@@ -162,7 +162,7 @@ async fn accept(
             written.exemplars,
             written.metadata,
         );
-        token.watch.accepted(items, wire_len, unix_now());
+        token.watch().accepted(items, wire_len, unix_now());
         Ok(written)
     }
     .await;

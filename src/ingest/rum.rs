@@ -53,8 +53,8 @@ pub async fn handle(
     let Some(origin) = origin else {
         return http::empty(500);
     };
-    token.watch.client(peer);
-    token.watch.origin_allowed(&token.origins, &origin);
+    token.watch().client(peer);
+    token.watch().origin_allowed(&token.origins, &origin);
     let mut resp = match accept(state, &token, req, peer, endpoint).await {
         Ok(resp) => finish(&token.usage, endpoint, resp),
         Err(reject) => refuse(&token.usage, endpoint, &reject),
@@ -133,7 +133,7 @@ async fn accept(
             .with_detail(e.to_string())
     })?;
     token.limiter.check_items(items)?;
-    token.watch.passed(items)?;
+    token.watch().passed(items)?;
     let batch = Batch {
         queue: if signal == Signal::Logs {
             Queue::Logs
@@ -149,7 +149,7 @@ async fn accept(
     };
     super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);
-    token.watch.accepted(items, wire.len() as u64, unix_now());
+    token.watch().accepted(items, wire.len() as u64, unix_now());
     Ok(http::bytes(
         200,
         format.content_type(),

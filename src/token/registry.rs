@@ -368,8 +368,6 @@ impl Registry {
                 Arc::clone(&self.clock),
             )),
         };
-        // Abuse-monitoring state lives as long as the token, like its counters.
-        let watch = prev.as_ref().map_or_else(Arc::default, |p| p.watch.clone());
         let token = Arc::new(ActiveToken {
             id: id.clone(),
             token_type: record.token_type,
@@ -380,7 +378,6 @@ impl Registry {
             revoked: record.is_revoked(),
             disabled: record.is_disabled(),
             abuse: record.abuse,
-            watch,
             name: record.name.as_str().into(),
             environment: record.environment.as_str().into(),
             client_type: record.client_type,

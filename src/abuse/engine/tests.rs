@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::abuse::hll::mix;
-use crate::abuse::{AbuseOverrides, Watch};
+use crate::abuse::AbuseOverrides;
 use crate::secret::TokenType;
 use crate::usage::TokenUsage;
 
@@ -31,7 +31,6 @@ fn token() -> ActiveToken {
         revoked: false,
         disabled: false,
         abuse: AbuseOverrides::default(),
-        watch: Arc::new(Watch::default()),
         name: "n".into(),
         environment: "".into(),
         client_type: None,
@@ -44,11 +43,11 @@ fn token() -> ActiveToken {
 fn run(m: &Monitor, t: &ActiveToken, now: &mut u64, ticks: usize, items: u64) -> Vec<Event> {
     let mut events = Vec::new();
     for _ in 0..ticks {
-        if t.watch.passed(items).is_ok() {
-            t.watch.accepted(items, 0, *now);
+        if t.watch().passed(items).is_ok() {
+            t.watch().accepted(items, 0, *now);
         }
         *now += 10;
-        let w = t.watch.get().unwrap();
+        let w = t.watch().get().unwrap();
         events.extend(m.evaluate(t, w, *now, 10.0).events);
     }
     events
@@ -69,7 +68,7 @@ fn a_spike_throttles_at_the_cap_and_clears_without_being_learned() {
         (events[0].signal, events[0].action),
         (Signal::Spike, Action::Throttled)
     );
-    let w = t.watch.get().unwrap();
+    let w = t.watch().get().unwrap();
     assert!(w.throttled.load(Relaxed));
     // While throttled about spike_factor x baseline passes: 100 items/s of the 400.
     let accepted = w.accepted.load(Relaxed);
@@ -110,10 +109,10 @@ fn never_seen_series_make_series_growth_and_repeats_do_not() {
         let hashes: Vec<u64> = (from..to).map(mix).collect();
         let mut events = Vec::new();
         for _ in 0..6 {
-            t.watch.series(&hashes);
-            t.watch.accepted(1, 0, *now);
+            t.watch().series(&hashes);
+            t.watch().accepted(1, 0, *now);
             *now += 10;
-            events.extend(m.evaluate(&t, t.watch.get().unwrap(), *now, 10.0).events);
+            events.extend(m.evaluate(&t, t.watch().get().unwrap(), *now, 10.0).events);
         }
         events
     };
