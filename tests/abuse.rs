@@ -20,3 +20,6 @@ mod clients;
 
 #[path = "abuse/auth.rs"]
 mod auth;
+
+#[path = "abuse/last_used.rs"]
+mod last_used;
