@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::abuse::report::TokenReport;
+use crate::abuse::report::{Gauges, GAUGE_SIGNALS};
 use crate::abuse::{Action, Monitor, Signal};
 use crate::reject::Reason;
 use crate::secret::TokenType;
@@ -380,32 +380,31 @@ impl Usage {
     /// The abuse-monitoring series (SPEC §12) of `tokens` that had traffic on this edge, and
     /// the edge-wide `auth_storm` under `token_id=""`. Labels: the token id and fixed enums.
     pub fn render_abuse(&self, out: &mut String, tokens: &[Arc<ActiveToken>], monitor: &Monitor) {
-        let mut watched: Vec<(&ActiveToken, TokenReport)> = tokens
+        let mut watched: Vec<(&ActiveToken, Gauges)> = tokens
             .iter()
-            .filter(|t| t.watch().get().is_some())
-            .map(|t| (&**t, monitor.token_report(t)))
+            .filter_map(|t| Some((&**t, monitor.gauges(t)?)))
             .collect();
         watched.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         for (name, help, value) in [
             (
                 "ingest_token_items_per_second",
                 "Items per second over the short window (requests that passed the token and origin checks).",
-                (|r: &TokenReport| r.items_per_second) as fn(&TokenReport) -> f64,
+                (|g: &Gauges| g.items_per_second) as fn(&Gauges) -> f64,
             ),
             (
                 "ingest_token_baseline_items_per_second",
                 "The token's learned baseline of accepted items per second.",
-                |r| r.baseline_items_per_second,
+                |g| g.baseline_items_per_second,
             ),
             (
                 "ingest_token_distinct_clients",
                 "Distinct client addresses over the short window (HyperLogLog estimate, 3.25% standard error).",
-                |r| r.distinct_clients,
+                |g| g.distinct_clients,
             ),
         ] {
             header(out, name, "gauge", help);
-            for (t, r) in &watched {
-                let _ = writeln!(out, "{name}{{token_id=\"{}\"}} {}", Escaped(&t.id), value(r));
+            for (t, g) in &watched {
+                let _ = writeln!(out, "{name}{{token_id=\"{}\"}} {}", Escaped(&t.id), value(g));
             }
         }
         header(
@@ -414,14 +413,14 @@ impl Usage {
             "gauge",
             "1 while the signal is active on the token (token_id=\"\" for auth_storm).",
         );
-        for (t, r) in &watched {
-            for s in &r.signals {
+        for (t, g) in &watched {
+            for (signal, active) in GAUGE_SIGNALS.iter().zip(g.active) {
                 let _ = writeln!(
                     out,
                     "ingest_token_anomaly{{token_id=\"{}\",signal=\"{}\"}} {}",
                     Escaped(&t.id),
-                    s.signal.label(),
-                    u8::from(s.active)
+                    signal.label(),
+                    u8::from(active)
                 );
             }
         }

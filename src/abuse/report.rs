@@ -116,7 +116,32 @@ fn addrs(top: Vec<Counted<IpAddr>>) -> Vec<Counted<String>> {
         .collect()
 }
 
+/// What `/metrics` shows of a token (cheap: no list is copied).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    pub items_per_second: f64,
+    pub baseline_items_per_second: f64,
+    pub distinct_clients: f64,
+    /// Indexed like [`TRACKED`].
+    pub active: [bool; 4],
+}
+
+/// The per-token signals, in [`Gauges::active`] order.
+pub const GAUGE_SIGNALS: [Signal; 4] = TRACKED;
+
 impl Monitor {
+    /// The gauges of a token with traffic on this edge.
+    pub fn gauges(&self, t: &ActiveToken) -> Option<Gauges> {
+        let w = t.watch().get()?;
+        let es = w.engine.lock().ok()?;
+        Some(Gauges {
+            items_per_second: es.items_rate,
+            baseline_items_per_second: es.items_baseline.value,
+            distinct_clients: es.clients,
+            active: es.signals.map(|s| s.active),
+        })
+    }
+
     /// The abuse view of one token (an idle token reports zeros).
     pub fn token_report(&self, t: &ActiveToken) -> TokenReport {
         let settings = t.abuse.resolve(&self.config);
