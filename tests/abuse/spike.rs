@@ -72,12 +72,7 @@ async fn a_surge_is_throttled_within_two_windows_and_never_learned() {
     ] {
         assert!(m.contains(&series), "{series} missing");
     }
-    assert!(has_audit(
-        &audit(&edge).await,
-        &a_id,
-        "abuse.spike",
-        "abuse-monitor"
-    ));
+    assert!(await_audit(&edge, &a_id, "abuse.spike", "abuse-monitor").await);
     edge.stop().await;
 }
 
@@ -203,7 +198,7 @@ async fn block_disables_the_token_until_enabled() {
         has_audit(&events, &id, "disable", "abuse-monitor"),
         "{events:?}"
     );
-    assert!(has_audit(&events, &id, "abuse.spike", "abuse-monitor"));
+    assert!(await_audit(&edge, &id, "abuse.spike", "abuse-monitor").await);
     let (status, v) = edge
         .admin(reqwest::Method::POST, &format!("{path}/enable"), None)
         .await;

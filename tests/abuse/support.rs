@@ -1,4 +1,5 @@
 //! Helpers of the abuse tests: an edge with second-long windows, paced senders, polling.
+#![allow(dead_code)]
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -110,6 +111,18 @@ pub async fn audit(edge: &TestEdge) -> Vec<Value> {
         .await;
     assert_eq!(status, 200);
     v["events"].as_array().unwrap().clone()
+}
+
+/// Waits up to 3 s for an audit event (abuse events are audited in the background).
+pub async fn await_audit(edge: &TestEdge, token: &str, action: &str, who: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if has_audit(&audit(edge).await, token, action, who) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 pub fn has_audit(events: &[Value], token: &str, action: &str, who: &str) -> bool {
