@@ -1,8 +1,14 @@
 //! The operator's controls of the abuse monitor (SPEC §12), audited: expect a spike, reset a
 //! token's learning. (`disable` / `enable` are token changes: `Registry::disable` / `enable`.)
 
+use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::topk::Counted;
+use super::watch::{SignalState, TOP_K};
 use super::Monitor;
 use crate::time::{rfc3339, unix_now};
+use crate::token::cache::ActiveToken;
 use crate::token::registry::{Registry, RegistryError};
 
 /// Longest expected spike an operator may announce.
@@ -47,5 +53,43 @@ impl Monitor {
             .await?;
         self.reset(&t);
         Ok(())
+    }
+}
+
+impl Monitor {
+    /// Until `until` (unix seconds) a spike on the token neither flags nor acts.
+    pub fn expect_spike(&self, t: &ActiveToken, until: u64) {
+        let s = t.watch().state_for_admin();
+        s.expect_until.store(until, Relaxed);
+    }
+
+    /// The `auth_storm` state and the addresses behind it.
+    pub fn auth_view(&self) -> (SignalState, Vec<Counted<IpAddr>>) {
+        let state = self.auth.lock().map(|a| a.signal).unwrap_or_default();
+        let top = self
+            .auth_top
+            .lock()
+            .map(|t| t.top(TOP_K))
+            .unwrap_or_default();
+        (state, top)
+    }
+
+    /// Forgets the token's baselines and window, restarts its warm-up, lifts a throttle.
+    pub fn reset(&self, t: &ActiveToken) {
+        let s = t.watch().state_for_admin();
+        s.throttled.store(false, Relaxed);
+        if let Ok(mut es) = s.engine.lock() {
+            let (items, accepted, refusals, switched) = (
+                es.last_items,
+                es.last_accepted,
+                es.last_origin_refusals,
+                es.clients_switched,
+            );
+            *es = Default::default();
+            (es.last_items, es.last_accepted, es.last_origin_refusals) =
+                (items, accepted, refusals);
+            es.clients_switched = switched;
+            es.persisted_minute = s.last_used.load(Relaxed);
+        }
     }
 }

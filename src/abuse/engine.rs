@@ -34,10 +34,10 @@ const PERSIST_EVERY: Duration = Duration::from_secs(60);
 
 /// The edge-wide `auth_storm` state.
 #[derive(Default)]
-struct AuthState {
+pub(super) struct AuthState {
     window: Window,
     last: u64,
-    signal: SignalState,
+    pub(super) signal: SignalState,
 }
 
 /// The abuse monitor of one edge (in `AppState`).
@@ -47,8 +47,8 @@ pub struct Monitor {
     /// Missing/malformed/unknown token refusals, edge-wide.
     auth_refusals: AtomicU64,
     /// The addresses behind them (taken on refusals only).
-    auth_top: Mutex<TopK<IpAddr>>,
-    auth: Mutex<AuthState>,
+    pub(super) auth_top: Mutex<TopK<IpAddr>>,
+    pub(super) auth: Mutex<AuthState>,
 }
 
 /// What one evaluation decided for a token.
@@ -356,42 +356,6 @@ impl Monitor {
             limit,
             now,
         ))
-    }
-
-    /// Until `until` (unix seconds) a spike on the token neither flags nor acts.
-    pub fn expect_spike(&self, t: &ActiveToken, until: u64) {
-        let s = t.watch().state_for_admin();
-        s.expect_until.store(until, Relaxed);
-    }
-
-    /// The `auth_storm` state and the addresses behind it.
-    pub fn auth_view(&self) -> (SignalState, Vec<super::topk::Counted<IpAddr>>) {
-        let state = self.auth.lock().map(|a| a.signal).unwrap_or_default();
-        let top = self
-            .auth_top
-            .lock()
-            .map(|t| t.top(TOP_K))
-            .unwrap_or_default();
-        (state, top)
-    }
-
-    /// Forgets the token's baselines and window, restarts its warm-up, lifts a throttle.
-    pub fn reset(&self, t: &ActiveToken) {
-        let s = t.watch().state_for_admin();
-        s.throttled.store(false, Relaxed);
-        if let Ok(mut es) = s.engine.lock() {
-            let (items, accepted, refusals, switched) = (
-                es.last_items,
-                es.last_accepted,
-                es.last_origin_refusals,
-                es.clients_switched,
-            );
-            *es = Default::default();
-            (es.last_items, es.last_accepted, es.last_origin_refusals) =
-                (items, accepted, refusals);
-            es.clients_switched = switched;
-            es.persisted_minute = s.last_used.load(Relaxed);
-        }
     }
 }
 

@@ -228,7 +228,10 @@ mod tests {
             h.insert(mix(x));
         }
         let e = h.estimate();
-        assert!((e - 10_000.0).abs() < 10_000.0 * 3.0 * STANDARD_ERROR, "{e}");
+        assert!(
+            (e - 10_000.0).abs() < 10_000.0 * 3.0 * STANDARD_ERROR,
+            "{e}"
+        );
     }
 
     #[test]
