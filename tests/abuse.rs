@@ -21,3 +21,6 @@ mod clients;
 
 #[path = "abuse/last_used.rs"]
 mod last_used;
+
+#[path = "abuse/series.rs"]
+mod series;

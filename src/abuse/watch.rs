@@ -24,6 +24,8 @@ use crate::reject::{Reason, Reject};
 
 /// One request in this many updates the top client addresses (with its weight).
 pub const CLIENT_SAMPLE: u64 = 16;
+/// remote_write: one request in this many has its series hashed for `series_growth`.
+pub const SERIES_SAMPLE: u64 = 4;
 /// Keys kept by each top-K.
 pub const TOP_K: usize = 16;
 /// Origins first seen that a token remembers (oldest kept; later ones only counted).
@@ -114,8 +116,19 @@ impl Watch {
         }
     }
 
+    /// remote_write: whether this request's series are to be hashed (one request in
+    /// [`SERIES_SAMPLE`]; a series comes back every scrape, so it is seen within a few).
+    #[inline]
+    pub fn sample_series(&self) -> bool {
+        self.get()
+            .is_none_or(|s| s.requests.load(Relaxed) % SERIES_SAMPLE == 1)
+    }
+
     /// remote_write: the label-set hashes of a request's series.
     pub fn series(&self, hashes: &[u64]) {
+        if hashes.is_empty() {
+            return;
+        }
         let s = self.state();
         let sketches = s.series.get_or_init(|| Box::new([Hll::new(), Hll::new()]));
         let i = s.series_current.load(Relaxed) & 1;

@@ -120,6 +120,7 @@ async fn accept(
         )
         .await?;
         let now_ms = unix_now_ms();
+        crate::remote_write::hash_series(token.watch().sample_series());
         let written = DECODER
             .with(|d| {
                 d.borrow_mut()
