@@ -57,7 +57,7 @@ impl<K: PartialEq + Clone> TopK<K> {
     /// The `n` most counted keys, most first.
     pub fn top(&self, n: usize) -> Vec<Counted<K>> {
         let mut all = self.slots.clone();
-        all.sort_by(|a, b| b.count.cmp(&a.count));
+        all.sort_by_key(|c| std::cmp::Reverse(c.count));
         all.truncate(n);
         all
     }

@@ -105,7 +105,7 @@ fn an_expected_spike_is_shown_but_not_acted_on_and_reset_restarts_warmup() {
 fn never_seen_series_make_series_growth_and_repeats_do_not() {
     let (m, t) = (monitor(), token());
     let mut now = 1_000_000;
-    let mut feed = |m: &Monitor, now: &mut u64, from: u64, to: u64| {
+    let feed = |m: &Monitor, now: &mut u64, from: u64, to: u64| {
         let hashes: Vec<u64> = (from..to).map(mix).collect();
         let mut events = Vec::new();
         for _ in 0..6 {
