@@ -39,6 +39,17 @@ impl EventSink {
     /// Counts and keeps `e`, hands it to the hook, and audits it (`abuse.<signal>` by
     /// `abuse-monitor`) in the background.
     pub fn emit(&self, state: &Arc<AppState>, watch: Option<&WatchState>, e: Event) {
+        self.emit_as(state, watch, e, WHO)
+    }
+
+    /// [`EventSink::emit`] audited as `who` (secret scanning: `secret-scanning:github`).
+    pub fn emit_as(
+        &self,
+        state: &Arc<AppState>,
+        watch: Option<&WatchState>,
+        e: Event,
+        who: &'static str,
+    ) {
         let a = action_index(e.action);
         let counters = watch.map_or(&self.edge_events, |w| &w.events);
         if let Some(c) = counters.get(e.signal as usize).and_then(|r| r.get(a)) {
@@ -71,7 +82,7 @@ impl EventSink {
             );
             if let Err(err) = state
                 .registry
-                .append_audit(&e.token_id, WHO, &action, detail)
+                .append_audit(&e.token_id, who, &action, detail)
                 .await
             {
                 tracing::error!(error = %err, "abuse event not audited");
