@@ -36,7 +36,8 @@ pub struct Config {
     pub usage: UsageConfig,
     /// The hand-off to the spool and upstream forwarders.
     pub pipeline: PipelineSettings,
-    /// Abuse monitoring: the webhook and the leaked-secret endpoint (SPEC §12).
+    /// Abuse monitoring: windows, thresholds, default response, the webhook and the
+    /// leaked-secret endpoint (SPEC §12).
     pub abuse: AbuseConfig,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
@@ -342,6 +343,65 @@ impl Default for UsageConfig {
     }
 }
 
+/// `[abuse]` (SPEC §12). Production defaults; tests shrink the windows to seconds.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbuseConfig {
+    /// Default response of a token whose own `abuse.mode` is unset.
+    pub mode: crate::abuse::Mode,
+    /// Span of the current rate (and of `ingest_token_distinct_clients`).
+    #[serde(with = "humantime_serde_compat")]
+    pub short_window: Duration,
+    /// Time constant of the slow baseline; also how long a series counts as seen.
+    #[serde(with = "humantime_serde_compat")]
+    pub baseline_window: Duration,
+    /// Learned history a token needs before `spike`, `client_storm` or `series_growth`.
+    #[serde(with = "humantime_serde_compat")]
+    pub warmup: Duration,
+    /// Default multiple of the baseline that is a spike (and the throttle's cap).
+    pub spike_factor: f64,
+    /// Default floor (items/s) under which no spike is called.
+    pub min_items_per_second: f64,
+    /// `origin_not_allowed` refusals per second on one token that make an `origin_storm`.
+    pub origin_storm_per_second: f64,
+    /// Missing/malformed/unknown token refusals per second, edge-wide, that make an `auth_storm`.
+    pub auth_storm_per_second: f64,
+    /// Where every event is POSTed; empty: no webhook.
+    pub webhook_url: String,
+    /// GitHub's `public_keys` JSON for secret scanning; empty: the endpoint answers 404.
+    pub secret_scanning_keys_file: String,
+    /// What a confirmed leaked remote-write secret gets.
+    pub leaked_secret_action: LeakedSecretAction,
+}
+
+impl Default for AbuseConfig {
+    fn default() -> Self {
+        AbuseConfig {
+            mode: crate::abuse::Mode::Flag,
+            short_window: Duration::from_secs(60),
+            baseline_window: Duration::from_secs(3600),
+            warmup: Duration::from_secs(900),
+            spike_factor: 5.0,
+            min_items_per_second: 10.0,
+            origin_storm_per_second: 1.0,
+            auth_storm_per_second: 10.0,
+            webhook_url: String::new(),
+            secret_scanning_keys_file: String::new(),
+            leaked_secret_action: LeakedSecretAction::Revoke,
+        }
+    }
+}
+
+/// `abuse.leaked_secret_action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakedSecretAction {
+    /// Revoke the token at once: a secret in a public repository is in an attacker's hands.
+    Revoke,
+    /// Only an event (audit, webhook), for operators who must rotate on their own schedule.
+    Flag,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSettings {
@@ -403,31 +463,6 @@ impl Default for PipelineSettings {
             upstream_password_file: None,
         }
     }
-}
-
-/// Abuse monitoring (SPEC §12). Only the settings of the webhook and of the secret-scanning
-/// endpoint so far.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AbuseConfig {
-    /// Receiver of every abuse event as one JSON POST; empty: no webhook.
-    pub webhook_url: String,
-    /// GitHub's secret-scanning public keys (the `public_keys` JSON of
-    /// `api.github.com/meta/public_keys/secret_scanning`); empty: the endpoint answers `404`.
-    pub secret_scanning_keys_file: String,
-    /// What a reported, still valid remote-write secret gets.
-    pub leaked_secret_action: LeakedSecretAction,
-}
-
-/// `abuse.leaked_secret_action`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeakedSecretAction {
-    /// Revoke the token at once: a secret in a public repository is in an attacker's hands.
-    #[default]
-    Revoke,
-    /// Only an event (audit, webhook), for operators who must rotate on their own schedule.
-    Flag,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -556,6 +591,40 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key,
                     reason: "must be between 1 and 64".into(),
+                });
+            }
+        }
+        let abuse = &self.abuse;
+        if abuse.short_window < Duration::from_millis(600) {
+            return Err(ConfigError::Invalid {
+                key: "abuse.short_window",
+                reason: "must be at least 600ms (six ticks of at least 100 ms)".into(),
+            });
+        }
+        if abuse.baseline_window < abuse.short_window {
+            return Err(ConfigError::Invalid {
+                key: "abuse.baseline_window",
+                reason: "must be at least abuse.short_window".into(),
+            });
+        }
+        if !(abuse.spike_factor.is_finite() && abuse.spike_factor > 1.0) {
+            return Err(ConfigError::Invalid {
+                key: "abuse.spike_factor",
+                reason: "must be a number above 1".into(),
+            });
+        }
+        for (key, v) in [
+            ("abuse.min_items_per_second", abuse.min_items_per_second),
+            (
+                "abuse.origin_storm_per_second",
+                abuse.origin_storm_per_second,
+            ),
+            ("abuse.auth_storm_per_second", abuse.auth_storm_per_second),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be a number of at least 0".into(),
                 });
             }
         }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -38,6 +38,8 @@ pub struct AppState {
     pub rw_limits: Limits,
     /// Edge-wide operational metrics (not per token).
     pub op_metrics: OpMetrics,
+    /// Abuse monitoring: signals, responses, events (SPEC §12).
+    pub abuse: crate::abuse::Monitor,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
     /// Abuse events on their way to `abuse.webhook_url` (disabled when none is set).
@@ -105,10 +107,19 @@ impl Edge {
                     .map_err(|e| StartError::WebhookUrl(format!("{url:?}: {e}")))?,
             )),
         };
-        let to_webhook = webhook.clone();
+        // Leaked-secret events go where the monitor's events go (counters, recent rings, the
+        // webhook); the endpoint audits its revoke or flag itself. The state is built below.
+        let edge: Arc<OnceLock<Weak<AppState>>> = Arc::default();
+        let to_sink = Arc::clone(&edge);
         let secret_scanning = SecretScanning::from_config(
             &config.abuse,
-            Arc::new(move |event| to_webhook.publish(event)),
+            Arc::new(move |event: &crate::abuse::Event| {
+                if let Some(state) = to_sink.get().and_then(Weak::upgrade) {
+                    let token = state.registry.active(&event.token_id);
+                    let watch = token.as_ref().and_then(|t| t.watch().get());
+                    state.abuse.sink.record(watch, event);
+                }
+            }),
         )?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -127,17 +138,20 @@ impl Edge {
         })?;
         let state = Arc::new(AppState {
             cors: CorsPolicy::new(&config.rum),
-            config,
             registry,
             usage,
             pipeline,
             admin_key,
             rw_limits,
             op_metrics: OpMetrics::new(),
+            abuse: crate::abuse::Monitor::new(config.abuse.clone()),
             ready: AtomicBool::new(true),
             webhook,
             secret_scanning,
+            config,
         });
+        let _ = edge.set(Arc::downgrade(&state));
+        state.abuse.sink.set_hook(Arc::new(state.webhook.clone()));
         let (shutdown, watcher) = watch::channel(false);
         let servers = vec![
             tokio::spawn(server::run(
@@ -153,6 +167,7 @@ impl Edge {
                 watcher.clone(),
             )),
             tokio::spawn(state.webhook.clone().run(watcher.clone())),
+            tokio::spawn(crate::abuse::Monitor::run(state.clone(), watcher.clone())),
             tokio::spawn(housekeeping(state.clone(), watcher)),
         ];
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");

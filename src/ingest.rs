@@ -95,6 +95,24 @@ pub async fn hand_off(state: &AppState, batch: Batch) -> Result<(), Reject> {
     })
 }
 
+/// Tells the abuse monitor about a refusal before the token was accepted: an origin refused
+/// for a known token (`origin_storm`), or no usable token at all (`auth_storm`).
+pub fn watch_refusal(
+    state: &AppState,
+    reject: &Reject,
+    token: Option<&crate::token::cache::ActiveToken>,
+    origin: Option<&crate::origin::RequestOrigin>,
+    peer: IpAddr,
+) {
+    match (reject.reason, token) {
+        (Reason::OriginNotAllowed, Some(t)) => t.watch().origin_refused(origin),
+        (Reason::MissingToken | Reason::MalformedToken | Reason::UnknownToken, _) => {
+            state.abuse.auth_refused(peer)
+        }
+        _ => {}
+    }
+}
+
 /// Counts a finished request under `usage` and returns its response.
 pub fn finish(usage: &TokenUsage, endpoint: Endpoint, resp: Resp) -> Resp {
     usage.request(endpoint, resp.status().as_u16());

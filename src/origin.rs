@@ -146,6 +146,11 @@ impl OriginPattern {
         })
     }
 
+    /// Whether the entry's host has a `*`.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self.host, PatternHost::Wildcard { .. })
+    }
+
     /// Whether a request from `origin` is allowed by this entry. Allocates nothing.
     pub fn matches(&self, origin: &RequestOrigin) -> bool {
         if self.scheme != origin.scheme || self.port != origin.port {
@@ -320,6 +325,19 @@ impl OriginList {
     /// Whether any entry matches. Allocates nothing.
     pub fn allows(&self, origin: &RequestOrigin) -> bool {
         self.0.iter().any(|pattern| pattern.matches(origin))
+    }
+
+    /// Whether `origin` is allowed by a wildcard entry and by no exact one (the abuse
+    /// monitor's `new_origin` signal is about these only).
+    pub fn allows_only_by_wildcard(&self, origin: &RequestOrigin) -> bool {
+        let mut by_wildcard = false;
+        for p in self.0.iter().filter(|p| p.matches(origin)) {
+            if !p.is_wildcard() {
+                return false;
+            }
+            by_wildcard = true;
+        }
+        by_wildcard
     }
 
     /// No entries: a web client token with this list would refuse every origin.

@@ -29,11 +29,15 @@ pub enum Reason {
     SampleTooFarInFuture,
     Timeout,
     Overloaded,
+    /// The abuse monitor's `throttle` response (SPEC §12).
+    SpikeProtection,
+    /// Disabled by an operator or the abuse monitor's `block` response.
+    TokenDisabled,
 }
 
 impl Reason {
     /// Every reason, in label order; `usage` sizes its counter arrays from this.
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 23] = [
         Reason::MissingToken,
         Reason::ConflictingTokens,
         Reason::MalformedToken,
@@ -55,6 +59,8 @@ impl Reason {
         Reason::SampleTooFarInFuture,
         Reason::Timeout,
         Reason::Overloaded,
+        Reason::SpikeProtection,
+        Reason::TokenDisabled,
     ];
 
     pub fn label(self) -> &'static str {
@@ -80,6 +86,8 @@ impl Reason {
             Reason::SampleTooFarInFuture => "sample_too_far_in_future",
             Reason::Timeout => "timeout",
             Reason::Overloaded => "overloaded",
+            Reason::SpikeProtection => "spike_protection",
+            Reason::TokenDisabled => "token_disabled",
         }
     }
 
@@ -131,6 +139,12 @@ impl Reject {
             Reason::SampleTooFarInFuture => (400, "sample timestamp too far in the future"),
             Reason::Timeout => (408, "request body not received in time"),
             Reason::Overloaded => (503, "overloaded, retry later"),
+            Reason::SpikeProtection => (
+                429,
+                "spike_protection: this token's traffic is far above its usual rate and is \
+                 throttled by abuse monitoring; retry later",
+            ),
+            Reason::TokenDisabled => (403, "token_disabled: this token is disabled"),
         };
         Reject {
             reason,

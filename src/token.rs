@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::abuse::AbuseOverrides;
 use crate::config::LimitOverrides;
 use crate::origin::{OriginError, OriginList};
 use crate::secret::{Digest, TokenType};
@@ -72,6 +73,16 @@ pub struct TokenRecord {
     /// Set when revoked; a revoked token's secrets never work again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
+    /// Set while disabled (by an operator or by the abuse monitor's `block`); reversible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<u64>,
+    /// Per-token abuse settings over the `[abuse]` defaults.
+    #[serde(default, skip_serializing_if = "AbuseOverrides::is_empty")]
+    pub abuse: AbuseOverrides,
+    /// Unix seconds (minute precision) of the last accepted request, persisted lazily by the
+    /// abuse engine: at most one store write a minute for all tokens together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<u64>,
     /// Digests of the secrets that authenticate this token.
     pub secrets: Vec<StoredSecret>,
     /// Id of the audit event of the last change written to this record. The audit event is
@@ -98,6 +109,8 @@ pub enum TokenInputError {
     ClientTypeOnRemoteWrite,
     #[error("invalid origins")]
     BadOrigins(Vec<(String, OriginError)>),
+    #[error("{0}")]
+    BadAbuse(&'static str),
 }
 
 impl TokenInputError {
@@ -123,6 +136,7 @@ pub struct NewToken {
     pub environment: String,
     pub tenant: Option<String>,
     pub limits: LimitOverrides,
+    pub abuse: AbuseOverrides,
 }
 
 /// Raw JSON body of create; [`NewToken::parse`] turns it into a [`NewToken`].
@@ -142,6 +156,8 @@ pub struct CreateBody {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abuse: Option<AbuseOverrides>,
 }
 
 /// Raw JSON body of `PATCH /api/v1/tokens/{id}`: every field optional.
@@ -158,6 +174,8 @@ pub struct PatchBody {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abuse: Option<AbuseOverrides>,
 }
 
 fn check_name(name: &str) -> Result<String, TokenInputError> {
@@ -188,6 +206,11 @@ fn check_tenant(tenant: &str) -> Result<String, TokenInputError> {
     } else {
         Err(TokenInputError::BadTenant)
     }
+}
+
+fn check_abuse(abuse: AbuseOverrides) -> Result<AbuseOverrides, TokenInputError> {
+    abuse.check().map_err(TokenInputError::BadAbuse)?;
+    Ok(abuse)
 }
 
 fn parse_origins(entries: &[String]) -> Result<OriginList, TokenInputError> {
@@ -225,6 +248,7 @@ impl NewToken {
             environment,
             tenant,
             limits: body.limits.unwrap_or_default(),
+            abuse: check_abuse(body.abuse.unwrap_or_default())?,
         })
     }
 }
@@ -262,11 +286,18 @@ impl TokenRecord {
         if let Some(limits) = &body.limits {
             next.limits = *limits;
         }
+        if let Some(abuse) = body.abuse {
+            next.abuse = check_abuse(abuse)?;
+        }
         Ok(next)
     }
 
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
     }
 
     /// Seconds since creation or the last rotation.
@@ -316,6 +347,7 @@ mod tests {
             environment: Some("production".into()),
             tenant: None,
             limits: None,
+            abuse: None,
         }
     }
 

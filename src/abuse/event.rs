@@ -1,10 +1,11 @@
-//! The event of abuse monitoring (SPEC §12): one shape for the webhook payload, the audit
-//! trail and the admin reads, so an operator sees the same fields wherever they look.
+//! What the abuse monitor says (SPEC §12): the signals, the kinds of event, the actions, and the
+//! event itself: the webhook payload, the audit trail's `abuse.<signal>` entries and what the
+//! admin reads return. Every name here is a fixed label value, never taken from a request.
 
-use rand::Rng;
+use serde::{Deserialize, Serialize};
 
-/// What was noticed. Each is a fixed `signal` label value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// One anomaly signal; its [`Signal::label`] is the `signal` label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     Spike,
@@ -18,7 +19,18 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// The `signal` label value (and the serialized name).
+    /// Every signal, in label order.
+    pub const ALL: [Signal; 8] = [
+        Signal::Spike,
+        Signal::OriginStorm,
+        Signal::ClientStorm,
+        Signal::SeriesGrowth,
+        Signal::NewOrigin,
+        Signal::AuthStorm,
+        Signal::MobileTokenInBrowser,
+        Signal::LeakedSecret,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Signal::Spike => "spike",
@@ -34,7 +46,7 @@ impl Signal {
 }
 
 /// The webhook's `event` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     #[serde(rename = "abuse.flagged")]
     Flagged,
@@ -48,8 +60,9 @@ pub enum EventKind {
     SecretLeaked,
 }
 
-/// What the edge did about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What the edge did; the `action` label of `ingest_abuse_events_total` (except `revoked`,
+/// which only leaked secrets get).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Flagged,
@@ -60,7 +73,15 @@ pub enum Action {
 }
 
 impl Action {
-    /// The `action` label value (and the serialized name).
+    /// Every action, in label order.
+    pub const ALL: [Action; 5] = [
+        Action::Flagged,
+        Action::Throttled,
+        Action::Blocked,
+        Action::Cleared,
+        Action::Revoked,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Action::Flagged => "flagged",
@@ -72,29 +93,28 @@ impl Action {
     }
 }
 
-/// One event, as the webhook receives it (one JSON object per POST).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// One event (SPEC §12 webhook payload).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Event {
-    /// Unique per event (`ev_` + 16 base62, random), so a receiver can drop a redelivery.
+    /// Unique per event (`ev_` + 16 base62, random), so a receiver can de-duplicate retries.
     pub id: String,
     pub event: EventKind,
     /// `""` for edge-wide signals (`auth_storm`).
     pub token_id: String,
-    /// The token's name, so a receiver need not call the admin API to say which token.
+    /// The token's name, so a pager message is readable without a lookup.
     pub name: String,
     pub environment: String,
     pub signal: Signal,
     pub action: Action,
-    /// The signal's current value (rate, estimate, ...).
+    /// The signal's current value (a rate, an estimate, ...).
     pub value: f64,
-    /// What the value is compared with (0 where there is none).
+    /// What the value is compared against (0 when the signal has no baseline).
     pub baseline: f64,
     /// Unix seconds.
     pub at: u64,
 }
 
 impl Event {
-    /// A new event with a fresh random id.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: EventKind,
@@ -122,9 +142,10 @@ impl Event {
     }
 }
 
-/// `ev_` + 16 base62 characters (about 95 bits): unique without coordination between edges.
+/// `ev_` and 16 base62 characters (95 bits: unique without coordination between edges).
 fn new_event_id() -> String {
-    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::thread_rng();
     let mut id = String::with_capacity(19);
     id.push_str("ev_");
@@ -132,4 +153,36 @@ fn new_event_id() -> String {
         id.push(char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]));
     }
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_names_follow_the_spec() {
+        let e = Event::new(
+            EventKind::Throttled,
+            "tk_a",
+            "n",
+            "prod",
+            Signal::OriginStorm,
+            Action::Throttled,
+            12.5,
+            2.0,
+            7,
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["event"], "abuse.throttled");
+        assert_eq!(v["signal"], "origin_storm");
+        assert_eq!(v["action"], "throttled");
+        assert_eq!(e.id.len(), 19);
+        assert!(e.id.starts_with("ev_"));
+        for s in Signal::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.label());
+        }
+        for a in Action::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.label());
+        }
+    }
 }

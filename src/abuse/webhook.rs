@@ -325,3 +325,9 @@ enum Flow {
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+impl super::sink::EventHook for WebhookQueue {
+    fn publish(&self, e: &Event) {
+        WebhookQueue::publish(self, e);
+    }
+}

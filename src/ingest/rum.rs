@@ -44,6 +44,7 @@ pub async fn handle(
     let token = match identify(state, req, origin.as_ref()) {
         Ok(t) => t,
         Err((reject, token, cors)) => {
+            super::watch_refusal(state, &reject, token.as_deref(), origin.as_ref(), peer);
             let usage = token
                 .as_ref()
                 .map(|t| &t.usage)
@@ -59,6 +60,8 @@ pub async fn handle(
     let Some(origin) = origin else {
         return http::empty(500);
     };
+    token.watch().client(peer);
+    token.watch().origin_allowed(&token.origins, &origin);
     let mut resp = match accept(state, &token, req, peer, endpoint).await {
         Ok(resp) => finish(&token.usage, endpoint, resp),
         Err(reject) => refuse_otlp(&token.usage, endpoint, &reject, reply),
@@ -139,6 +142,7 @@ async fn accept(
             .with_detail(e.to_string())
     })?;
     token.limiter.check_items(items)?;
+    token.watch().passed(items)?;
     let batch = Batch {
         queue: if signal == Signal::Logs {
             Queue::Logs
@@ -154,6 +158,7 @@ async fn accept(
     };
     super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);
+    token.watch().accepted(items, wire.len() as u64, unix_now());
     Ok(http::bytes(
         200,
         format.content_type(),

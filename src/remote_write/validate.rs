@@ -165,6 +165,39 @@ pub(super) struct LabelSet<'b> {
     /// 2.0: a name sorted before its predecessor, so repeats may be apart and the caller must
     /// run [`check_unique`] over the whole set.
     out_of_order: bool,
+    /// Hash of the label set so far, for the abuse monitor's `series_growth` (see
+    /// [`series_hashes`]); only when the request is sampled ([`hash_series`]).
+    hash: u64,
+    hashing: bool,
+}
+
+/// Most series hashes kept per request (512 KiB per worker thread at most); a larger request's
+/// further series are not looked at by the abuse monitor.
+const MAX_SERIES_HASHES: usize = 1 << 16;
+
+thread_local! {
+    /// The label-set hashes of the series of the request this thread decoded last.
+    static SERIES_HASHES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Whether the next request this thread decodes has its series hashed.
+    static HASHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the series of the next request this thread decodes are hashed (the abuse monitor
+/// samples requests: a series is sent again every scrape, so it is seen soon enough, and the
+/// other requests cost nothing).
+pub fn hash_series(on: bool) {
+    HASHING.with(|h| h.set(on));
+}
+
+/// Forgets the previous request's series hashes (the decoder calls it first).
+pub(super) fn clear_series_hashes() {
+    SERIES_HASHES.with(|h| h.borrow_mut().clear());
+}
+
+/// Hands `f` the label-set hashes of the series of the request this thread decoded last
+/// (call it right after `Decoder::decode`, before any `.await`).
+pub fn series_hashes<R>(f: impl FnOnce(&[u64]) -> R) -> R {
+    SERIES_HASHES.with(|h| f(&h.borrow()))
 }
 
 impl<'b> LabelSet<'b> {
@@ -175,6 +208,8 @@ impl<'b> LabelSet<'b> {
             previous: &[],
             has_metric_name: false,
             out_of_order: false,
+            hash: 0,
+            hashing: HASHING.with(|h| h.get()),
         }
     }
 
@@ -210,6 +245,9 @@ impl<'b> LabelSet<'b> {
         if value.len() > limits.max_label_value_len {
             return Err(Problem::LabelValueTooLong);
         }
+        if self.hashing {
+            self.hash = crate::abuse::hll::fold_label(self.hash, name, value);
+        }
         let is_metric_name = name == METRIC_NAME;
         self.has_metric_name |= is_metric_name;
         if self.names == Names::Legacy {
@@ -243,7 +281,16 @@ impl<'b> LabelSet<'b> {
             Err(Problem::NoLabels)
         } else if !self.has_metric_name {
             Err(Problem::MissingMetricName)
+        } else if !self.hashing {
+            Ok(())
         } else {
+            let hash = crate::abuse::hll::mix(self.hash);
+            SERIES_HASHES.with(|h| {
+                let mut h = h.borrow_mut();
+                if h.len() < MAX_SERIES_HASHES {
+                    h.push(hash);
+                }
+            });
             Ok(())
         }
     }
