@@ -193,11 +193,9 @@ async fn block_disables_the_token_until_enabled() {
     assert!(last.1.contains("token_disabled"), "{last:?}");
     let (_, v) = edge.admin(reqwest::Method::GET, &path, None).await;
     assert_eq!(v["status"], "disabled");
-    let events = audit(&edge).await;
-    assert!(
-        has_audit(&events, &id, "disable", "abuse-monitor"),
-        "{events:?}"
-    );
+    // The monitor refuses at once and writes the disable through the registry right after:
+    // the audit entry may trail the first 403 on a loaded machine.
+    assert!(await_audit(&edge, &id, "disable", "abuse-monitor").await);
     assert!(await_audit(&edge, &id, "abuse.spike", "abuse-monitor").await);
     let (status, v) = edge
         .admin(reqwest::Method::POST, &format!("{path}/enable"), None)
