@@ -74,6 +74,21 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
+    /// PEM certificate chain, leaf first (certbot's `fullchain.pem`). Set together with
+    /// `tls_key_file`, the ingest listener speaks TLS only; re-read on change and `SIGHUP`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// The ops listener uses the same certificate too. Off: it usually listens on a private
+    /// address, and scrapers and admin scripts stay simple.
+    pub ops_tls: bool,
+    /// A TLS handshake holds a connection slot; a client that does not finish it by then is
+    /// cut off, like a slow request head.
+    #[serde(with = "humantime_serde_compat")]
+    pub tls_handshake_timeout: Duration,
+    /// Requests one HTTP/2 connection may have in progress at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// 100 is what RFC 9113 recommends as the least and what browsers expect.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +102,11 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_header_bytes: 32 << 10,
             shutdown_grace: Duration::from_secs(10),
+            tls_cert_file: None,
+            tls_key_file: None,
+            ops_tls: false,
+            tls_handshake_timeout: Duration::from_secs(10),
+            h2_max_concurrent_streams: 100,
         }
     }
 }
@@ -480,6 +500,26 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "server.max_header_bytes",
                 reason: "must be between 1 KiB and 1 MiB".into(),
+            });
+        }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "server.tls_cert_file",
+                reason: "tls_cert_file and tls_key_file are set together or not at all".into(),
+            });
+        }
+        if self.server.ops_tls && self.server.tls_cert_file.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "server.ops_tls",
+                reason: "needs tls_cert_file and tls_key_file".into(),
+            });
+        }
+        if self.server.tls_handshake_timeout.is_zero() || self.server.h2_max_concurrent_streams == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.tls_handshake_timeout",
+                reason: "tls_handshake_timeout and h2_max_concurrent_streams must be more than 0"
+                    .into(),
             });
         }
         if let Some(key) = &self.admin.key {
