@@ -655,6 +655,15 @@ mod tests {
         assert_eq!(c.server.body_read_timeout, d.server.body_read_timeout);
         assert_eq!(c.server.write_timeout, d.server.write_timeout);
         assert_eq!(c.server.max_header_bytes, d.server.max_header_bytes);
+        assert_eq!(
+            c.server.tls_handshake_timeout,
+            d.server.tls_handshake_timeout
+        );
+        assert_eq!(
+            c.server.h2_max_concurrent_streams,
+            d.server.h2_max_concurrent_streams
+        );
+        assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
     }
 
     #[test]
@@ -683,5 +692,20 @@ mod tests {
         let c = Config::from_toml("[server]\nwrite_timeout = \"0s\"").unwrap();
         assert!(c.check().is_err());
         assert!(Config::default().check().is_ok());
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let c = Config::from_toml("[server]\ntls_cert_file = \"/x/fullchain.pem\"").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml("[server]\nops_tls = true").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml(
+            "[server]\ntls_cert_file = \"/x/fullchain.pem\"\ntls_key_file = \"/x/privkey.pem\"\nops_tls = true",
+        )
+        .unwrap();
+        assert!(c.check().is_ok());
+        let c = Config::from_toml("[server]\nh2_max_concurrent_streams = 0").unwrap();
+        assert!(c.check().is_err());
     }
 }
