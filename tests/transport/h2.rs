@@ -173,7 +173,7 @@ async fn a_continuation_flood_closes_the_connection_and_the_edge_stays_up() {
         .unwrap();
     // Each CONTINUATION: one literal header `x-a: <1000 x 'a'>`, never END_HEADERS.
     let mut block = vec![0x00, 0x03, b'x', b'-', b'a', 0x7f, 0xe9, 0x06];
-    block.extend(std::iter::repeat(b'a').take(1000));
+    block.extend(std::iter::repeat_n(b'a', 1000));
     let continuation = Bytes::from(frame(0x9, 0, 1, &block));
     let writer = tokio::spawn(async move {
         let mut sent = 0u32;
