@@ -241,3 +241,83 @@ async fn a_stalled_handshake_loses_its_slot() {
     let _: &TestEdge = &edge;
     edge.stop().await;
 }
+
+/// The binary itself: `SIGHUP` reloads at once (a process without the handler would die of
+/// the signal) and the edge keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_running_binary() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let old = ca.leaf("edge-old", 1);
+    let (cert, key) = old.write(dir.path());
+    let config = dir.path().join("edge.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n[server]\ningest_addr = \"127.0.0.1:0\"\n\
+             ops_addr = \"127.0.0.1:0\"\ntls_cert_file = {cert:?}\ntls_key_file = {key:?}\n\
+             [admin]\nkey = \"sighup-test-admin-key-0000\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-edge"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("INGEST_EDGE_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("the edge never logged {needle:?}");
+    };
+    let listening = wait_for("listening ingest=");
+    let ingest = listening
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ingest="))
+        .unwrap()
+        .to_string();
+    let get = || async {
+        let r = tls_client(&ca.pem())
+            .get(format!("https://{ingest}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        peer_cert(&r)
+    };
+    assert_eq!(get().await, old.der);
+    let new = ca.leaf("edge-new", 2);
+    new.write(dir.path());
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = wait_for("SIGHUP");
+    assert!(line.contains("TLS certificate reloaded"), "{line}");
+    assert_eq!(get().await, new.der);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the edge died of SIGHUP"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
