@@ -321,3 +321,25 @@ async fn sighup_reloads_the_running_binary() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_tls_puts_the_ops_listener_behind_the_same_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let leaf = ca.leaf("edge", 1);
+    leaf.write(dir.path());
+    let edge = tls_edge(dir.path(), |c| c.server.ops_tls = true).await;
+    let r = tls_client(&ca.pem())
+        .get(format!("https://127.0.0.1:{}/readyz", edge.ops.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(peer_cert(&r), leaf.der);
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/readyz", edge.ops))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP served on the TLS ops listener");
+    edge.stop().await;
+}
