@@ -87,6 +87,21 @@ pub struct ServerConfig {
     /// address is the client; others are closed. Off by default: only a deployment behind a
     /// proxy that sends it may turn it on.
     pub proxy_protocol: bool,
+    /// PEM certificate chain, leaf first (certbot's `fullchain.pem`). Set together with
+    /// `tls_key_file`, the ingest listener speaks TLS only; re-read on change and `SIGHUP`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// The ops listener uses the same certificate too. Off: it usually listens on a private
+    /// address, and scrapers and admin scripts stay simple.
+    pub ops_tls: bool,
+    /// A TLS handshake holds a connection slot; a client that does not finish it by then is
+    /// cut off, like a slow request head.
+    #[serde(with = "humantime_serde_compat")]
+    pub tls_handshake_timeout: Duration,
+    /// Requests one HTTP/2 connection may have in progress at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// 100 is what RFC 9113 recommends as the least and what browsers expect.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +117,11 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             trusted_proxies: TrustedProxies::default(),
             proxy_protocol: false,
+            tls_cert_file: None,
+            tls_key_file: None,
+            ops_tls: false,
+            tls_handshake_timeout: Duration::from_secs(10),
+            h2_max_concurrent_streams: 100,
         }
     }
 }
@@ -569,6 +589,26 @@ impl Config {
                 reason: "must be between 1 KiB and 1 MiB".into(),
             });
         }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "server.tls_cert_file",
+                reason: "tls_cert_file and tls_key_file are set together or not at all".into(),
+            });
+        }
+        if self.server.ops_tls && self.server.tls_cert_file.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "server.ops_tls",
+                reason: "needs tls_cert_file and tls_key_file".into(),
+            });
+        }
+        if self.server.tls_handshake_timeout.is_zero() || self.server.h2_max_concurrent_streams == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.tls_handshake_timeout",
+                reason: "tls_handshake_timeout and h2_max_concurrent_streams must be more than 0"
+                    .into(),
+            });
+        }
         if let Some(key) = &self.admin.key {
             if key.len() < 16 {
                 return Err(ConfigError::Invalid {
@@ -748,6 +788,15 @@ mod tests {
         assert_eq!(c.server.body_read_timeout, d.server.body_read_timeout);
         assert_eq!(c.server.write_timeout, d.server.write_timeout);
         assert_eq!(c.server.max_header_bytes, d.server.max_header_bytes);
+        assert_eq!(
+            c.server.tls_handshake_timeout,
+            d.server.tls_handshake_timeout
+        );
+        assert_eq!(
+            c.server.h2_max_concurrent_streams,
+            d.server.h2_max_concurrent_streams
+        );
+        assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
     }
 
     #[test]
@@ -796,5 +845,20 @@ mod tests {
         assert!(Config::from_toml(user_only).unwrap().check().is_err());
         let basic = "[pipeline]\nupstream_username = \"u\"\nupstream_password_file = \"/p\"";
         assert!(Config::from_toml(basic).unwrap().check().is_ok());
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let c = Config::from_toml("[server]\ntls_cert_file = \"/x/fullchain.pem\"").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml("[server]\nops_tls = true").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml(
+            "[server]\ntls_cert_file = \"/x/fullchain.pem\"\ntls_key_file = \"/x/privkey.pem\"\nops_tls = true",
+        )
+        .unwrap();
+        assert!(c.check().is_ok());
+        let c = Config::from_toml("[server]\nh2_max_concurrent_streams = 0").unwrap();
+        assert!(c.check().is_err());
     }
 }

@@ -65,6 +65,8 @@ pub enum StartError {
     SecretScanningKeys(#[from] KeyError),
     #[error("abuse.webhook_url: {0}")]
     WebhookUrl(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] server::TlsError),
 }
 
 /// A running edge.
@@ -75,11 +77,14 @@ pub struct Edge {
     admin_key_path: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
+    /// The certificate store, when TLS is on.
+    tls: Option<server::Tls>,
 }
 
 impl Edge {
     pub async fn start(config: Config) -> Result<Edge, StartError> {
         let data_dir = config.data_dir.0.clone();
+        let tls = server::Tls::from_config(&config.server)?;
         let (admin_key, admin_key_path) =
             AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
                 .map_err(StartError::AdminKey)?;
@@ -153,23 +158,28 @@ impl Edge {
         let _ = edge.set(Arc::downgrade(&state));
         state.abuse.sink.set_hook(Arc::new(state.webhook.clone()));
         let (shutdown, watcher) = watch::channel(false);
-        let servers = vec![
+        let mut servers = vec![
             tokio::spawn(server::run(
                 ingest,
                 Listener::Ingest,
                 state.clone(),
+                tls.clone(),
                 watcher.clone(),
             )),
             tokio::spawn(server::run(
                 ops,
                 Listener::Ops,
                 state.clone(),
+                tls.clone(),
                 watcher.clone(),
             )),
             tokio::spawn(state.webhook.clone().run(watcher.clone())),
             tokio::spawn(crate::abuse::Monitor::run(state.clone(), watcher.clone())),
-            tokio::spawn(housekeeping(state.clone(), watcher)),
         ];
+        if let Some(tls) = &tls {
+            servers.push(tokio::spawn(tls.clone().watch(watcher.clone())));
+        }
+        servers.push(tokio::spawn(housekeeping(state.clone(), watcher)));
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");
         if let Some(path) = &admin_key_path {
             tracing::info!(path = %path.display(), "admin key file");
@@ -181,6 +191,7 @@ impl Edge {
             admin_key_path,
             shutdown,
             servers,
+            tls,
         })
     }
 
@@ -198,6 +209,12 @@ impl Edge {
 
     pub fn admin_key_path(&self) -> Option<&PathBuf> {
         self.admin_key_path.as_ref()
+    }
+
+    /// Reads the TLS certificate files again now, as `SIGHUP` does; `None` without TLS,
+    /// `Some(false)` when they did not load (the previous certificate stays).
+    pub fn reload_tls(&self) -> Option<bool> {
+        self.tls.as_ref().map(server::Tls::reload)
     }
 
     pub fn state(&self) -> &Arc<AppState> {

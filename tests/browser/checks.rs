@@ -73,6 +73,17 @@ impl<'a> Observed<'a> {
         assert_eq!(posts[0]["status"], 200, "{id}: {r}");
     }
 
+    /// What each request to the edge spoke (Chromium's `response.protocol`: `h2`,
+    /// `http/1.1`), preflights included.
+    pub fn protocols(&self, id: &str) -> Vec<String> {
+        let r = self.get(id);
+        ["preflights", "requests"]
+            .iter()
+            .flat_map(|k| list(&r["network"][k]))
+            .map(|e| e["protocol"].as_str().unwrap_or("none").to_owned())
+            .collect()
+    }
+
     /// `navigator.sendBeacon` queued the SDK's JSON; Chromium sent it without a preflight and
     /// got `200`.
     pub fn beacon(&self, id: &str, spans: u64) {
