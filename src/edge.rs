@@ -36,6 +36,8 @@ pub struct AppState {
     pub rw_limits: Limits,
     /// Edge-wide operational metrics (not per token).
     pub op_metrics: OpMetrics,
+    /// The console's embedded files and signed-in sessions.
+    pub console: crate::console::Console,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
 }
@@ -112,6 +114,7 @@ impl Edge {
             admin_key,
             rw_limits,
             op_metrics: OpMetrics::new(),
+            console: Default::default(),
             ready: AtomicBool::new(true),
         });
         let (shutdown, watcher) = watch::channel(false);

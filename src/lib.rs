@@ -15,6 +15,7 @@ pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod edge;
 pub mod http;
 pub mod ingest;
