@@ -65,9 +65,8 @@ export function createScreen(view) {
           h('a', { class: 'button quiet', href: '#/tokens' }, 'Back to tokens')));
     } catch (err) {
       const lines = err instanceof ApiError && err.details.length > 0 ? err.details : [];
-      problems.replaceChildren(
-        h('p', {}, `The edge refused the token: ${err.message}`),
-        lines.length ? h('ul', {}, lines.map((d) => h('li', {}, d))) : null);
+      problems.replaceChildren(h('p', {}, `The edge refused the token: ${err.message}`),
+        h('ul', {}, lines.map((d) => h('li', {}, d))));
     } finally {
       submit.disabled = false;
     }

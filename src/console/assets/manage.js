@@ -83,7 +83,7 @@ export function manageSection(id, changed) {
 
   function show(t) {
     if (t.status === 'revoked') {
-      el.replaceChildren(rotated, h('p', { class: 'card muted' }, 'This token is revoked: nothing more can be changed.'));
+      el.replaceChildren(...[rotated].filter(Boolean), h('p', { class: 'card muted' }, 'This token is revoked: nothing more can be changed.'));
       return;
     }
     const status = statusLine();
@@ -114,7 +114,7 @@ export function manageSection(id, changed) {
     const revoke = h('button', { type: 'button', class: 'danger' }, 'Revoke');
     revoke.addEventListener('click', () => dialog.showModal());
     el.replaceChildren(
-      rotated,
+      ...[rotated].filter(Boolean),
       h('section', { class: 'card', 'aria-labelledby': 'lifecycle-title' },
         h('h2', { id: 'lifecycle-title' }, 'Lifecycle'),
         h('div', { class: 'lifecycle' },
