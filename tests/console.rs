@@ -27,6 +27,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::TestEdge;
+use ingest_edge::config::RotationPeriod;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
@@ -34,6 +35,10 @@ use tokio::process::Command;
 
 /// The whole run, Chromium start-up included; run.mjs caps itself at 170 s.
 const RUN_TIMEOUT: Duration = Duration::from_secs(200);
+
+/// Tokens older than this are due for rotation in `console_in_chromium`: the neighbour
+/// tokens made before the browser starts are older by the time the table is checked.
+const ROTATION_PERIOD_SECS: u64 = 2;
 
 /// Where the screenshots go: `target/console-screenshots/`.
 fn screenshot_dir() -> PathBuf {
@@ -125,7 +130,11 @@ fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_chromium() {
     let started = Instant::now();
-    let edge = TestEdge::start().await;
+    // A short rotation period, so the table shows its "Rotation due" badge.
+    let edge = TestEdge::start_with(|c| {
+        c.admin.rotation_period = RotationPeriod(Duration::from_secs(ROTATION_PERIOD_SECS))
+    })
+    .await;
     // Neighbours in the table, for the filters and the screenshots.
     edge.remote_write_token().await;
     edge.create_token(

@@ -6,6 +6,7 @@ import {
   assert, eventually, signIn, goTokens, fillClientForm, tableRow, openToken,
   tokenAuditActions, trailActions, screenshots,
 } from './ui.mjs';
+import { routeSamples, expectedTotals } from './sample.mjs';
 
 const SECRET = /^iec_[0-9A-Za-z]{33}$/;
 
@@ -102,6 +103,8 @@ export const coreSteps = [
     const names = async () => (await rows().locator('th').allTextContents()).map((n) => n.trim()).sort();
     const all = await names();
     assert(all.length === 3, `rows: ${all}`);
+    const rw = await rows().filter({ hasText: 'test rw' }).locator('td[data-label="Age"]').textContent();
+    assert(rw.includes('Rotation due'), `age of an old token: ${rw}`);
     await page.getByRole('searchbox', { name: 'Filter tokens' }).fill('checkout');
     assert((await names()).join() === 'Checkout RUM', `text filter: ${await names()}`);
     await page.getByRole('searchbox', { name: 'Filter tokens' }).fill('');
@@ -118,6 +121,55 @@ export const coreSteps = [
     await openToken(page, id);
     const token = await screenshots(env, 'token-page');
     return { files: [...list, ...token] };
+  }],
+
+  ['sample_shapes', async (env) => {
+    const { page, pagePort } = env;
+    const { id } = env.state.a;
+    const now = Math.floor(Date.now() / 1000);
+    const t = { id, name: 'Checkout RUM', environment: 'production' };
+    const asked = await routeSamples(page, t, pagePort, now);
+    try {
+      await goTokens(page);
+      const row = await eventually(async () => {
+        const r = await tableRow(page, id);
+        return r.Anomalies.includes('origin storm') && r['Usage (24 h)'].startsWith('Requests over 24 h') ? r : null;
+      }, 'badge and sparkline in the table', 10_000);
+      assert(row['Last used'] === '2 min ago', `last used ${row['Last used']}`);
+      assert(await page.locator(`tr[data-token-id="${id}"] svg.spark polyline`).count() === 1, 'sparkline');
+      const list = await screenshots(env, 'token-list-sample-data');
+      await openToken(page, id);
+      const shown = async () => page.evaluate(() => Object.fromEntries([...document.querySelectorAll('dd[data-total]')]
+        .map((dd) => [dd.dataset.total, Number(dd.textContent.replaceAll(',', ''))])));
+      const want = expectedTotals('24h', now);
+      await eventually(async () => JSON.stringify(await shown()) === JSON.stringify(want), `24 h totals ${JSON.stringify(want)}`, 10_000);
+      for (const [term] of [['Requests'], ['Items'], ['Rejected']]) {
+        await page.locator('dt', { hasText: term }).first().waitFor();
+      }
+      const chart = page.getByRole('img', { name: /over 24 h/ });
+      const bars = await chart.locator('rect.bar-items').count();
+      assert(bars === 144, `bars ${bars}`);
+      assert(await chart.locator('rect.band').count() === 1, 'no baseline band');
+      assert(await chart.locator('rect.bar-rejected').count() > 0, 'no rejected bars');
+      const reasons = await page.getByRole('table', { name: 'Rejections by reason' }).locator('tbody td:first-child').allTextContents();
+      assert(reasons.sort().join() === 'origin_not_allowed,rate_limited', `reasons ${reasons}`);
+      const origins = await page.getByRole('list', { name: 'Top rejected origins' }).textContent();
+      assert(origins.includes('http://forged-shop.test:8000'), `top rejected origins ${origins}`);
+      assert((await page.getByRole('list', { name: 'New origins' }).textContent()).includes(`app.localtest:${pagePort}`), 'new origins');
+      assert((await page.getByRole('table', { name: 'Abuse events' }).textContent()).includes('abuse.flagged'), 'events');
+      assert((await page.getByTestId('last-used').textContent()) === '2 min ago', 'last used on the page');
+      const token = await screenshots(env, 'token-page-sample-data');
+      await page.getByRole('button', { name: '1 h' }).click();
+      const hour = expectedTotals('1h', now);
+      await eventually(async () => JSON.stringify(await shown()) === JSON.stringify(hour), `1 h totals ${JSON.stringify(hour)}`, 10_000);
+      await page.getByRole('navigation').getByRole('link', { name: 'Abuse' }).click();
+      await page.getByRole('heading', { name: 'Tokens with an active signal' }).waitFor();
+      const flagged = await page.locator('ul.flagged').textContent();
+      assert(flagged.includes('Checkout RUM') && flagged.includes('origin storm'), `overview ${flagged}`);
+      return { asked: [...new Set(asked)], row, files: [...list, ...token] };
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
   }],
 
   ['rotate', async (env) => {
@@ -137,7 +189,7 @@ export const coreSteps = [
     }, 'rotate in the token audit trail');
     await goTokens(page);
     const row = await tableRow(page, id);
-    assert(/^\d+ s$/.test(row.Age), `age after rotation: ${row.Age}`);
+    assert(/^\d+ s/.test(row.Age), `age after rotation: ${row.Age}`);
     env.state.a.rotated = rotated;
     return { rotated, actions, row };
   }],

@@ -29,12 +29,13 @@ export async function signIn({ page, console: url, admin_key: key }) {
   await page.goto(`${url}/`);
   await page.getByLabel('Admin key').fill(key);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('table', { name: 'Tokens' }).waitFor();
+  await page.locator('table[aria-label="Tokens"][aria-busy="false"]').waitFor();
 }
 
+/** Opens the token table (fresh, even when already shown) and waits for its first load. */
 export async function goTokens(page) {
   await page.getByRole('navigation').getByRole('link', { name: 'Tokens' }).click();
-  await page.getByRole('table', { name: 'Tokens' }).waitFor();
+  await page.locator('table[aria-label="Tokens"][aria-busy="false"]').waitFor();
 }
 
 /** Fills the create form (already open) for a web client token. */
@@ -69,7 +70,8 @@ export async function openToken(page, id) {
   await goTokens(page);
   const row = page.getByRole('table', { name: 'Tokens' }).locator(`tr[data-token-id="${id}"]`);
   await row.getByRole('link').click();
-  await page.getByRole('heading', { name: 'Usage' }).waitFor();
+  await page.getByTestId('token-status').waitFor();
+  await page.getByRole('table', { name: 'Audit trail of this token' }).waitFor();
 }
 
 /** The token page's own audit trail, as action words, oldest first. */

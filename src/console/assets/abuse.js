@@ -32,7 +32,7 @@ export async function abuseScreen(view, _arg, ctx) {
         h('p', {}, auth.active ? h('span', { class: 'badge alert' }, 'auth storm') : h('span', { class: 'badge ok' }, 'quiet'),
           ` ${fmtNumber(Math.round((auth.value || 0) * 100) / 100)} refusals/s`),
         (r.auth_storm_top_addresses || []).length
-          ? h('ul', { 'aria-label': 'Top addresses' }, r.auth_storm_top_addresses.map((c) => h('li', {}, h('code', {}, c.key), ` ${fmtNumber(c.count)}`)))
+          ? h('ul', { 'aria-label': 'Top addresses' }, r.auth_storm_top_addresses.map((c) => h('li', {}, h('code', {}, c.key), ` · ${fmtNumber(c.count)}`)))
           : null),
       h('section', { class: 'card', 'aria-labelledby': 'events-title' },
         h('h2', { id: 'events-title' }, 'Recent events'),

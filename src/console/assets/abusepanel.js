@@ -9,7 +9,7 @@ function counted(title, list) {
   return h('div', {},
     h('h3', {}, title),
     list && list.length
-      ? h('ul', { class: 'counted', 'aria-label': title }, list.map((c) => h('li', {}, h('code', {}, c.key), ` ${fmtNumber(c.count)}`)))
+      ? h('ul', { class: 'counted', 'aria-label': title }, list.map((c) => h('li', {}, h('code', {}, c.key), ` · ${fmtNumber(c.count)}`)))
       : h('p', { class: 'muted' }, 'none'));
 }
 

@@ -77,6 +77,12 @@ document.getElementById('sign-out').addEventListener('click', async () => {
 });
 
 window.addEventListener('hashchange', show);
+// A link to the screen already shown redraws it (no hashchange fires): fresh data on click.
+for (const a of nav.querySelectorAll('a')) {
+  a.addEventListener('click', () => {
+    if (a.getAttribute('href') === location.hash) show();
+  });
+}
 
 api('GET', '/api/v1/session').then(
   () => { signedIn = true; },

@@ -2,7 +2,7 @@
 // chart of a token's page (accepted items per step, rejected requests on top, and the band
 // between the token's baseline and its spike threshold).
 
-import { s, fmtNumber } from './dom.js';
+import { h, s, fmtNumber } from './dom.js';
 
 function rejectedOf(p) {
   return Object.values(p.rejected || {}).reduce((a, b) => a + b, 0);
@@ -24,49 +24,45 @@ export function sparkline(points, label) {
 
 /**
  * The usage chart: one bar per step (accepted items, rejected requests stacked above), and
- * when `band` is given ({low, high} items per step) the shaded band of normal traffic.
+ * when `band` is given ({low, high} items per step) the shaded band from the baseline to the
+ * spike threshold. The SVG stretches to the width; its labels are HTML so they never stretch.
  */
 export function usageChart(points, stepSeconds, band, label) {
   const w = 640;
-  const hgt = 200;
-  const pad = { l: 44, r: 8, t: 8, b: 22 };
-  const innerW = w - pad.l - pad.r;
-  const innerH = hgt - pad.t - pad.b;
+  const hgt = 180;
   const totals = points.map((p) => (p.items || 0) + rejectedOf(p));
   const max = Math.max(1, ...totals, band ? band.high * 1.1 : 0);
-  const y = (v) => pad.t + innerH - (v / max) * innerH;
-  const slot = innerW / Math.max(1, points.length);
-  const barW = Math.max(1, slot * 0.8);
-  const children = [s('title', {}, label)];
+  const y = (v) => hgt - (v / max) * (hgt - 4);
+  const slot = w / Math.max(1, points.length);
+  const barW = Math.max(0.5, slot * 0.8);
+  const shapes = [s('title', {}, label)];
   if (band && band.high > 0) {
-    children.push(s('rect', {
-      class: 'band', x: pad.l, width: innerW,
-      y: y(band.high), height: Math.max(1, y(band.low) - y(band.high)),
-    }));
-    children.push(s('line', { class: 'baseline', x1: pad.l, x2: w - pad.r, y1: y(band.low), y2: y(band.low) }));
+    shapes.push(s('rect', { class: 'band', x: 0, width: w, y: y(band.high), height: Math.max(1, y(band.low) - y(band.high)) }));
+    shapes.push(s('line', { class: 'baseline', x1: 0, x2: w, y1: y(band.low), y2: y(band.low), 'vector-effect': 'non-scaling-stroke' }));
   }
   points.forEach((p, i) => {
-    const x = pad.l + i * slot + (slot - barW) / 2;
+    const x = i * slot + (slot - barW) / 2;
     const items = p.items || 0;
     const rejected = rejectedOf(p);
     if (items > 0) {
-      children.push(s('rect', { class: 'bar-items', x, width: barW, y: y(items), height: y(0) - y(items) }));
+      shapes.push(s('rect', { class: 'bar-items', x, width: barW, y: y(items), height: hgt - y(items) }));
     }
     if (rejected > 0) {
-      children.push(s('rect', { class: 'bar-rejected', x, width: barW, y: y(items + rejected), height: y(items) - y(items + rejected) }));
+      shapes.push(s('rect', { class: 'bar-rejected', x, width: barW, y: y(items + rejected), height: y(items) - y(items + rejected) }));
     }
   });
-  children.push(s('line', { class: 'axis', x1: pad.l, x2: w - pad.r, y1: y(0), y2: y(0) }));
-  children.push(s('text', { class: 'tick', x: pad.l - 4, y: y(max) + 10, 'text-anchor': 'end' }, fmtNumber(Math.round(max))));
-  children.push(s('text', { class: 'tick', x: pad.l - 4, y: y(0), 'text-anchor': 'end' }, '0'));
-  if (points.length > 0) {
-    const first = new Date(points[0].t * 1000);
-    const last = new Date((points[points.length - 1].t + stepSeconds) * 1000);
-    const fmt = (d) => d.toLocaleString('en-GB', { hour: '2-digit', minute: '2-digit', day: stepSeconds >= 3600 ? 'numeric' : undefined, month: stepSeconds >= 3600 ? 'short' : undefined });
-    children.push(s('text', { class: 'tick', x: pad.l, y: hgt - 6 }, fmt(first)));
-    children.push(s('text', { class: 'tick', x: w - pad.r, y: hgt - 6, 'text-anchor': 'end' }, fmt(last)));
-  }
-  return s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, role: 'img', 'aria-label': label, preserveAspectRatio: 'none' }, children);
+  shapes.push(s('line', { class: 'axis', x1: 0, x2: w, y1: hgt, y2: hgt, 'vector-effect': 'non-scaling-stroke' }));
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, role: 'img', 'aria-label': label, preserveAspectRatio: 'none' }, shapes);
+  const long = points.length * stepSeconds > 12 * 3600;
+  const fmt = (t) => new Date(t * 1000).toLocaleString('en-GB', long
+    ? { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }
+    : { hour: '2-digit', minute: '2-digit' });
+  const axis = points.length === 0 ? [] : [
+    h('span', {}, fmt(points[0].t)),
+    h('span', {}, `peak ${fmtNumber(Math.max(0, ...totals))} per ${stepSeconds >= 3600 ? `${stepSeconds / 3600} h` : `${stepSeconds / 60} min`}`),
+    h('span', {}, fmt(points[points.length - 1].t + stepSeconds)),
+  ];
+  return h('figure', { class: 'chart-figure' }, svg, h('figcaption', { class: 'chart-axis' }, axis));
 }
 
 export { rejectedOf };

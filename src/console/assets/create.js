@@ -36,7 +36,7 @@ export function createScreen(view) {
   [...tokenType.inputs, ...clientType.inputs].forEach((i) => i.addEventListener('change', sync));
   sync();
 
-  const form = h('form', { class: 'card', 'aria-labelledby': 'new-title', novalidate: true },
+  const form = h('form', { class: 'card create-form', 'aria-labelledby': 'new-title', novalidate: true },
     h('h1', { id: 'new-title' }, 'New token'),
     h('ol', { class: 'steps' },
       h('li', {}, tokenType.el),

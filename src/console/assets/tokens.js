@@ -33,7 +33,7 @@ export async function tokensScreen(view, _arg, ctx) {
   const statusSel = select('Status', [['', 'Any status'], ['active', 'active'], ['disabled', 'disabled'], ['revoked', 'revoked']]);
   const heads = ['Name', 'ID', 'Type', 'Environment', 'Status', 'Last used', 'Age', 'Usage (24 h)', 'Anomalies'];
   const body = h('tbody', { role: 'rowgroup' });
-  const table = h('table', { role: 'table', 'aria-label': 'Tokens', class: 'tokens' },
+  const table = h('table', { role: 'table', 'aria-label': 'Tokens', class: 'tokens', 'aria-busy': 'true' },
     h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, heads.map((t) => h('th', { role: 'columnheader', scope: 'col' }, t)))),
     body);
   const note = h('p', { class: 'muted', role: 'status' });
@@ -108,6 +108,7 @@ export async function tokensScreen(view, _arg, ctx) {
     envSel.replaceChildren(h('option', { value: '' }, 'All environments'), ...envs.map((e) => h('option', { value: e }, e)));
     envSel.value = envs.includes(keep) ? keep : '';
     draw();
+    table.setAttribute('aria-busy', 'false');
     loadSparks(true);
   };
 
