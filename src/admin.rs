@@ -215,7 +215,7 @@ async fn to_completion<T: Send + 'static>(
 /// Whether the request may use the admin API: the bearer key (constant time), or else the
 /// console's session cookie, with which a change must also pass the console's CSRF check
 /// (refused with `403` before anything is read or changed).
-fn authorise(state: &AppState, req: &Request<RequestBody>) -> Result<(), Resp> {
+fn authorise(state: &AppState, req: &Request<RequestBody>) -> Result<(), Box<Resp>> {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -225,34 +225,32 @@ fn authorise(state: &AppState, req: &Request<RequestBody>) -> Result<(), Resp> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    if let Some(k) = presented {
-        return if state.admin_key.matches(k.as_bytes()) {
-            Ok(())
-        } else {
-            Err(error(
-                401,
-                "unauthorized",
-                "missing or wrong admin key",
-                vec![],
-            ))
-        };
-    }
-    match state.console.session_access(req.method(), req.headers()) {
-        SessionAccess::Granted => Ok(()),
-        SessionAccess::CsrfRefused(why) => Err(error(403, "csrf", why, vec![])),
-        SessionAccess::None => Err(error(
+    let unauthorised = || {
+        Box::new(error(
             401,
             "unauthorized",
             "missing or wrong admin key",
             vec![],
-        )),
+        ))
+    };
+    if let Some(k) = presented {
+        return if state.admin_key.matches(k.as_bytes()) {
+            Ok(())
+        } else {
+            Err(unauthorised())
+        };
+    }
+    match state.console.session_access(req.method(), req.headers()) {
+        SessionAccess::Granted => Ok(()),
+        SessionAccess::CsrfRefused(why) => Err(Box::new(error(403, "csrf", why, vec![]))),
+        SessionAccess::None => Err(unauthorised()),
     }
 }
 
 /// Handles `/api/v1/tokens...`, `/api/v1/audit` and `/api/v1/origins/validate`.
 pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
     if let Err(refused) = authorise(state, req) {
-        return refused;
+        return *refused;
     }
     let who = state.admin_key.id.clone();
     let path = req.uri().path().to_owned();

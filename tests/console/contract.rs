@@ -141,7 +141,7 @@ async fn console_http_contract() {
     let body = json!({"name": "via console", "type": "remote_write"});
     let refused: [&[(&'static str, String)]; 4] = [
         &[("origin", own.clone())],
-        &[xrw.clone()],
+        std::slice::from_ref(&xrw),
         &[xrw.clone(), ("origin", "http://localhost:1".to_owned())],
         &[xrw.clone(), ("origin", "null".to_owned())],
     ];
@@ -180,7 +180,7 @@ async fn console_http_contract() {
         &cookie,
         Method::DELETE,
         &format!("/api/v1/tokens/{tid}"),
-        &[xrw.clone()],
+        std::slice::from_ref(&xrw),
         None,
     )
     .await;
@@ -250,7 +250,7 @@ async fn console_http_contract() {
         &cookie,
         Method::DELETE,
         "/api/v1/session",
-        &[xrw.clone()],
+        std::slice::from_ref(&xrw),
         None,
     )
     .await;
