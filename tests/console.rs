@@ -161,6 +161,7 @@ async fn console_in_chromium() {
     assert_eq!(token["name"], "Checkout RUM");
     assert_eq!(token["environment"], "production");
     assert_eq!(token["status"], "revoked", "revoked through the dialog");
+    assert_eq!(token["limits"], json!({"requests_per_second": 250}), "edited");
 
     // The message shown as the operator typed is the API's own, for validate and for create.
     let shown = &results["bad_origin"]["data"]["shown"];
@@ -187,8 +188,8 @@ async fn console_in_chromium() {
         .filter(|e| e["token_id"] == id)
         .collect();
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
-    assert_eq!(actions, ["create", "rotate", "revoke"]);
-    let rotate = events[1]["detail"].as_str().unwrap_or_default();
+    assert_eq!(actions, ["create", "update", "update", "rotate", "revoke"]);
+    let rotate = events[3]["detail"].as_str().unwrap_or_default();
     assert!(rotate.contains("3600"), "rotate detail: {rotate}");
 
     // Screenshots: three screens, two sizes, each as wide as its viewport.

@@ -123,6 +123,32 @@ export const coreSteps = [
     return { files: [...list, ...token] };
   }],
 
+  ['edit', async (env) => {
+    const { page, pagePort } = env;
+    const { id } = env.state.a;
+    await openToken(page, id);
+    const form = page.getByRole('form', { name: 'Edit' });
+    // The edit form checks origins with the same endpoint and messages as the create form.
+    const origins = form.getByLabel('Allowed origins');
+    await origins.fill(`http://localhost:${pagePort}\nhttps://*`);
+    await eventually(async () => (await origins.getAttribute('aria-invalid')) === 'true', 'edit origins flagged', 10_000);
+    await origins.fill(`http://localhost:${pagePort}\nhttp://*.localtest:${pagePort}`);
+    await form.getByLabel('Name').fill('Checkout RUM (web)');
+    await form.getByLabel('Requests per second', { exact: true }).fill('250');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await page.getByRole('heading', { name: 'Checkout RUM (web)', level: 1 }).waitFor();
+    const actions = await eventually(async () => {
+      const a = await tokenAuditActions(page);
+      return a.includes('update') ? a : null;
+    }, 'update in the token audit trail');
+    // Back to the old name, so the later steps and the screenshots read as before.
+    await form.getByLabel('Name').fill('Checkout RUM');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('heading', { name: 'Checkout RUM', exact: true, level: 1 }).waitFor();
+    return { actions };
+  }],
+
   ['sample_shapes', async (env) => {
     const { page, pagePort } = env;
     const { id } = env.state.a;
@@ -209,7 +235,7 @@ export const coreSteps = [
     const row = await tableRow(page, id);
     assert(row.Status === 'revoked', `table status ${row.Status}`);
     const trail = await trailActions(page, id);
-    assert(trail.join() === 'create,rotate,revoke', `audit trail ${trail}`);
+    assert(trail.join() === 'create,update,update,rotate,revoke', `audit trail ${trail}`);
     return { row, trail, tokenTrail };
   }],
 

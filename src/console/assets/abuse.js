@@ -39,6 +39,6 @@ export async function abuseScreen(view, _arg, ctx) {
         h('div', { class: 'table-wrap' }, eventsTable(r.recent_events, 'Recent abuse events'))));
   };
   await load();
-  const timer = setInterval(() => { if (ctx.isShown()) load().catch(() => {}); }, REFRESH_MS);
+  const timer = setInterval(() => { if (ctx.isShown() && !document.hidden) load().catch(() => {}); }, REFRESH_MS);
   ctx.onLeave(() => clearInterval(timer));
 }

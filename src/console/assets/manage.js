@@ -42,8 +42,7 @@ function editForm(t, path, changed) {
     });
     try {
       await api('PATCH', path, body);
-      status.set('Saved.');
-      changed();
+      changed('Saved.');
     } catch (err) {
       status.set(err instanceof ApiError ? describe(err) : String(err), true);
     }
@@ -80,6 +79,12 @@ export function manageSection(id, changed) {
   const path = `/api/v1/tokens/${encodeURIComponent(id)}`;
   const el = h('div', { class: 'manage' });
   let rotated = null;
+  /** Said once after the redraw that follows a change (the form it came from is redrawn). */
+  let notice = '';
+  const changedWith = (message) => {
+    notice = message;
+    changed();
+  };
 
   function show(t) {
     if (t.status === 'revoked') {
@@ -113,7 +118,10 @@ export function manageSection(id, changed) {
     const dialog = revokeDialog(t, path, changed);
     const revoke = h('button', { type: 'button', class: 'danger' }, 'Revoke');
     revoke.addEventListener('click', () => dialog.showModal());
+    const said = h('p', { role: 'status', class: 'status' }, notice);
+    notice = '';
     el.replaceChildren(
+      said,
       ...[rotated].filter(Boolean),
       h('section', { class: 'card', 'aria-labelledby': 'lifecycle-title' },
         h('h2', { id: 'lifecycle-title' }, 'Lifecycle'),
@@ -121,7 +129,7 @@ export function manageSection(id, changed) {
           h('div', { class: 'rotate' }, graceField, rotate),
           h('div', { class: 'actions' }, toggle, revoke)),
         status.el),
-      editForm(t, path, changed),
+      editForm(t, path, changedWith),
       dialog);
   }
   return { el, show };

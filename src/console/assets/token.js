@@ -68,7 +68,7 @@ export async function tokenScreen(view, id, ctx) {
   }
 
   if (!(await refresh(true))) return;
-  const timer = setInterval(() => { if (ctx.isShown()) refresh().catch(() => {}); }, REFRESH_MS);
+  const timer = setInterval(() => { if (ctx.isShown() && !document.hidden) refresh().catch(() => {}); }, REFRESH_MS);
   ctx.onLeave(() => {
     clearInterval(timer);
     document.title = 'ingest-edge console';

@@ -116,6 +116,6 @@ export async function tokensScreen(view, _arg, ctx) {
     el.addEventListener('input', () => { draw(); loadSparks(false); });
   }
   await load();
-  const timer = setInterval(() => { if (ctx.isShown()) load().catch(() => {}); }, REFRESH_MS);
+  const timer = setInterval(() => { if (ctx.isShown() && !document.hidden) load().catch(() => {}); }, REFRESH_MS);
   ctx.onLeave(() => clearInterval(timer));
 }
