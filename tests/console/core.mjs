@@ -54,8 +54,13 @@ export const coreSteps = [
     const secret = (await box.textContent()).trim();
     assert(SECRET.test(secret), `secret ${secret}`);
     assert(await page.getByTestId('new-secret').count() === 1, 'one secret box');
-    await page.getByRole('button', { name: 'Copy' }).waitFor();
+    await env.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.console });
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByText('Copied to the clipboard.').waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert(copied === secret, `clipboard: ${copied}`);
     await page.getByText('Allow-list the iec_ prefix in your secret scanner', { exact: false }).waitFor();
+    shots.push(...await screenshots(env, 'new-secret'));
     const href = await page.getByRole('link', { name: 'Open the token' }).getAttribute('href');
     const id = decodeURIComponent(href.replace('#/token/', ''));
     env.state.a = { id, secret, origins };

@@ -14,6 +14,7 @@ const REFRESH_MS = 10_000;
 function details(t, abuse) {
   const active = ((abuse && abuse.signals) || []).filter((x) => x.active);
   const row = (term, ...value) => h('div', {}, h('dt', {}, term), h('dd', {}, value));
+  const wide = (term, ...value) => h('div', { class: 'wide' }, h('dt', {}, term), h('dd', {}, value));
   return h('dl', { class: 'details', 'aria-label': 'Token details' },
     row('ID', h('code', {}, t.id)),
     row('Type', typeName(t)),
@@ -27,7 +28,7 @@ function details(t, abuse) {
     t.previous_secret_valid_until ? row('Previous secret valid until', fmtTime(t.previous_secret_valid_until)) : null,
     t.revoked_at ? row('Revoked', fmtTime(t.revoked_at)) : null,
     t.type === 'client' && (t.origins || []).length
-      ? row('Allowed origins', h('ul', { class: 'plain' }, t.origins.map((o) => h('li', {}, h('code', {}, o)))))
+      ? wide('Allowed origins', h('ul', { class: 'plain' }, t.origins.map((o) => h('li', {}, h('code', {}, o)))))
       : null);
 }
 
