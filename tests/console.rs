@@ -161,7 +161,11 @@ async fn console_in_chromium() {
     assert_eq!(token["name"], "Checkout RUM");
     assert_eq!(token["environment"], "production");
     assert_eq!(token["status"], "revoked", "revoked through the dialog");
-    assert_eq!(token["limits"], json!({"requests_per_second": 250}), "edited");
+    assert_eq!(
+        token["limits"],
+        json!({"requests_per_second": 250}),
+        "edited"
+    );
 
     // The message shown as the operator typed is the API's own, for validate and for create.
     let shown = &results["bad_origin"]["data"]["shown"];
@@ -189,6 +193,9 @@ async fn console_in_chromium() {
         .collect();
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["create", "update", "update", "rotate", "revoke"]);
+    // The form sends only what changed, so the trail names exactly that.
+    assert_eq!(events[1]["detail"], "name,limits");
+    assert_eq!(events[2]["detail"], "name");
     let rotate = events[3]["detail"].as_str().unwrap_or_default();
     assert!(rotate.contains("3600"), "rotate detail: {rotate}");
 

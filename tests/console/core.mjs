@@ -67,6 +67,7 @@ export const coreSteps = [
     // Shown once: after leaving, neither the page nor the API has it.
     await goTokens(page);
     await openToken(page, id);
+    await page.getByText(/by key:[0-9a-f]{8}/).waitFor();
     const text = await page.evaluate(() => document.body.innerText);
     assert(!text.includes(secret), 'the secret is shown again on the token page');
     assert(await page.getByTestId('new-secret').count() === 0, 'a secret box on the token page');
@@ -197,7 +198,8 @@ export const coreSteps = [
       await page.getByRole('heading', { name: 'Tokens with an active signal' }).waitFor();
       const flagged = await page.locator('ul.flagged').textContent();
       assert(flagged.includes('Checkout RUM') && flagged.includes('origin storm'), `overview ${flagged}`);
-      return { asked: [...new Set(asked)], row, files: [...list, ...token] };
+      const overview = await screenshots(env, 'abuse-sample-data');
+      return { asked: [...new Set(asked)], row, files: [...list, ...token, ...overview] };
     } finally {
       await page.unrouteAll({ behavior: 'ignoreErrors' });
     }
@@ -241,7 +243,8 @@ export const coreSteps = [
     assert(row.Status === 'revoked', `table status ${row.Status}`);
     const trail = await trailActions(page, id);
     assert(trail.join() === 'create,update,update,rotate,revoke', `audit trail ${trail}`);
-    return { row, trail, tokenTrail };
+    const files = await screenshots(env, 'audit-trail');
+    return { row, trail, tokenTrail, files };
   }],
 
   ['csrf_in_browser', async (env) => {

@@ -34,12 +34,23 @@ function editForm(t, path, changed) {
     status.el);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const body = { name: name.value, environment: env.value.trim(), limits: {} };
-    if (origins) body.origins = origins.lines();
+    // Only what changed is sent, so the audit trail names exactly the fields changed.
+    const limits = {};
     LIMITS.forEach(([key], i) => {
       const v = limitInputs[i][1].value.trim();
-      if (v !== '') body.limits[key] = Number(v);
+      if (v !== '') limits[key] = Number(v);
     });
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const body = {};
+    if (name.value !== t.name) body.name = name.value;
+    if (env.value.trim() !== (t.environment || '')) body.environment = env.value.trim();
+    if (origins && !same(origins.lines(), t.origins || [])) body.origins = origins.lines();
+    const sorted = (o) => Object.fromEntries(Object.entries(o || {}).sort());
+    if (!same(sorted(limits), sorted(t.limits))) body.limits = limits;
+    if (Object.keys(body).length === 0) {
+      status.set('Nothing changed.');
+      return;
+    }
     try {
       await api('PATCH', path, body);
       changed('Saved.');

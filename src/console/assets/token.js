@@ -11,7 +11,7 @@ import { auditTable, tokenEvents } from './audit.js';
 
 const REFRESH_MS = 10_000;
 
-function details(t, abuse) {
+function details(t, abuse, createdBy) {
   const active = ((abuse && abuse.signals) || []).filter((x) => x.active);
   const row = (term, ...value) => h('div', {}, h('dt', {}, term), h('dd', {}, value));
   const wide = (term, ...value) => h('div', { class: 'wide' }, h('dt', {}, term), h('dd', {}, value));
@@ -23,7 +23,7 @@ function details(t, abuse) {
     row('Last used', h('span', { 'data-testid': 'last-used' }, ago(t.last_used_at))),
     row('Age', fmtDuration(t.age_seconds || 0), t.rotation_due ? h('span', { class: 'badge warn' }, 'Rotation due') : null),
     row('Anomalies', active.length ? active.map((x) => h('span', { class: 'badge alert' }, signalName(x.signal))) : 'none'),
-    row('Created', fmtTime(t.created_at)),
+    row('Created', fmtTime(t.created_at), createdBy ? h('span', { class: 'muted' }, ` by ${createdBy}`) : null),
     t.rotated_at ? row('Rotated', fmtTime(t.rotated_at)) : null,
     t.previous_secret_valid_until ? row('Previous secret valid until', fmtTime(t.previous_secret_valid_until)) : null,
     t.revoked_at ? row('Revoked', fmtTime(t.revoked_at)) : null,
@@ -57,14 +57,18 @@ export async function tokenScreen(view, id, ctx) {
       }
       throw e;
     }
-    const report = await optional(`${path}/abuse`).catch(() => null);
+    const [report, events] = await Promise.all([
+      optional(`${path}/abuse`).catch(() => null),
+      tokenEvents(id).catch(() => []),
+    ]);
     title.textContent = t.name;
     document.title = `${t.name} · ingest-edge console`;
-    detailBox.replaceChildren(details(t, report));
+    const created = events.find((e) => e.action === 'create');
+    detailBox.replaceChildren(details(t, report, created ? created.who : ''));
     abuse.show(report);
     if (redrawForms) manage.show(t);
-    const [events] = await Promise.all([tokenEvents(id).catch(() => []), usage.refresh(report)]);
     auditBox.replaceChildren(auditTable(events, 'Audit trail of this token', false));
+    await usage.refresh(report);
     return true;
   }
 
