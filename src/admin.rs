@@ -353,6 +353,10 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             #[serde(deny_unknown_fields)]
             struct ValidateBody {
                 origins: Vec<String>,
+                /// The console names the token's client type; web is the only one with
+                /// origin rules here (SPEC §14 gives mobile app identities their own).
+                #[allow(dead_code)]
+                client_type: Option<token::ClientType>,
             }
             match read_json::<ValidateBody>(state, req).await {
                 Ok(b) => {

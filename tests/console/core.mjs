@@ -234,6 +234,8 @@ export const coreSteps = [
     await page.getByRole('button', { name: 'Revoke' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+    assert(focused === 'Cancel', `focus in the dialog: ${focused}`);
     await dialog.getByRole('button', { name: 'Revoke' }).click();
     await eventually(async () => (await page.getByTestId('token-status').textContent()) === 'revoked', 'status revoked');
     await page.getByText('This token is revoked').waitFor();

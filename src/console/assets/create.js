@@ -31,7 +31,8 @@ export function createScreen(view) {
   const sync = () => {
     const client = tokenType.value() === 'client';
     clientType.el.hidden = !client;
-    origins.el.hidden = !(client && clientType.value() === 'web');
+    origins.el.hidden = !client;
+    origins.setClientType(clientType.value());
   };
   [...tokenType.inputs, ...clientType.inputs].forEach((i) => i.addEventListener('change', sync));
   sync();
@@ -52,7 +53,7 @@ export function createScreen(view) {
     const body = { name: name.value, type: tokenType.value(), environment: env.value.trim() };
     if (body.type === 'client') {
       body.client_type = clientType.value();
-      if (body.client_type === 'web') body.origins = origins.lines();
+      body.origins = origins.lines();
     }
     submit.disabled = true;
     try {

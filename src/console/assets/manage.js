@@ -21,7 +21,7 @@ function editForm(t, path, changed) {
   const [nameField, name] = field('Name', h('input', { type: 'text', value: t.name, maxlength: 200 }));
   const [envField, env] = field('Environment', h('input', { type: 'text', value: t.environment || '', list: 'edit-envs' }));
   envField.append(h('datalist', { id: 'edit-envs' }, ['production', 'staging', 'development'].map((v) => h('option', { value: v }))));
-  const origins = t.type === 'client' && t.client_type !== 'mobile' ? originsField(t.origins || []) : null;
+  const origins = t.type === 'client' ? originsField(t.origins || [], t.client_type || 'web') : null;
   const limitInputs = LIMITS.map(([key, label]) => field(label,
     h('input', { type: 'number', min: 1, step: 1, inputmode: 'numeric', value: (t.limits || {})[key] ?? '', placeholder: 'default' })));
   const status = statusLine();
@@ -63,7 +63,8 @@ function editForm(t, path, changed) {
 
 function revokeDialog(t, path, changed) {
   const confirm = h('button', { type: 'button', class: 'danger' }, 'Revoke');
-  const cancel = h('button', { type: 'button', class: 'quiet' }, 'Cancel');
+  // Focus lands on Cancel when the dialog opens: Enter must not revoke.
+  const cancel = h('button', { type: 'button', class: 'quiet', autofocus: true }, 'Cancel');
   const status = statusLine();
   const dialog = h('dialog', { 'aria-labelledby': 'revoke-title', 'aria-describedby': 'revoke-text' },
     h('h2', { id: 'revoke-title' }, `Revoke ${t.name}?`),

@@ -5,8 +5,17 @@
 import { api } from './api.js';
 import { h, uid } from './dom.js';
 
-/** Returns {el, textarea, lines()}. */
-export function originsField(initial = []) {
+const HINTS = {
+  web: 'One per line: scheme, host and port if not the default. A leading *. matches exactly one more label.',
+  mobile: 'One app identity per line: android:// or ios:// followed by the application or bundle id.',
+};
+
+/**
+ * Returns {el, textarea, lines(), setClientType(type)}. The client type picks the rules the
+ * edge checks with (web origins or mobile app identities, SPEC §14).
+ */
+export function originsField(initial = [], clientType = 'web') {
+  let type = clientType;
   const id = uid('origins');
   const hintId = `${id}-hint`;
   const errorsId = `${id}-errors`;
@@ -23,7 +32,7 @@ export function originsField(initial = []) {
     const mine = ++asked;
     let details = [];
     try {
-      const r = await api('POST', '/api/v1/origins/validate', { origins: lines() });
+      const r = await api('POST', '/api/v1/origins/validate', { origins: lines(), client_type: type });
       details = (r && r.details) || [];
     } catch {
       return; // an edge without the endpoint: the API still checks on submit
@@ -32,15 +41,18 @@ export function originsField(initial = []) {
     errors.replaceChildren(...details.map((d) => h('li', {}, d)));
     textarea.setAttribute('aria-invalid', details.length > 0 ? 'true' : 'false');
   };
-  textarea.addEventListener('input', () => {
+  const later = () => {
     clearTimeout(timer);
     timer = setTimeout(check, 200);
-  });
-  const el = h('div', { class: 'field' },
-    h('label', { for: id }, 'Allowed origins'),
-    textarea,
-    h('p', { id: hintId, class: 'hint' },
-      'One per line: scheme, host and port if not the default. A leading *. matches exactly one more label.'),
-    errors);
-  return { el, textarea, lines };
+  };
+  textarea.addEventListener('input', later);
+  const hint = h('p', { id: hintId, class: 'hint' }, HINTS[type] || HINTS.web);
+  const el = h('div', { class: 'field' }, h('label', { for: id }, 'Allowed origins'), textarea, hint, errors);
+  const setClientType = (next) => {
+    if (next === type) return;
+    type = next;
+    hint.textContent = HINTS[type] || HINTS.web;
+    if (lines().length > 0) later();
+  };
+  return { el, textarea, lines, setClientType };
 }
