@@ -120,6 +120,18 @@ async fn console_http_contract() {
     let id = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
     assert_eq!(id.len(), 64, "256 random bits as hex: {cookie}");
 
+    // The page asks whether it is signed in.
+    let (status, v) = with_cookie(&edge, &cookie, Method::GET, "/api/v1/session", &[], None).await;
+    assert_eq!(status, 200);
+    assert!(v["expires_at"].is_string(), "{v}");
+    let anonymous = edge
+        .http
+        .get(edge.ops_url("/api/v1/session"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(anonymous.status(), 401);
+
     // Reads need only the cookie; no cookie (and no key) is 401.
     let (status, _) = with_cookie(&edge, &cookie, Method::GET, "/api/v1/tokens", &[], None).await;
     assert_eq!(status, 200);
