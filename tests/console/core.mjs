@@ -24,13 +24,14 @@ export const coreSteps = [
     await page.getByLabel('Admin key').fill('not-the-key-0123456789');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('Wrong admin key.').waitFor();
+    const files = await screenshots(env, 'sign-in');
     await signIn(env);
     const cookies = await env.context.cookies();
     const c = cookies.find((x) => x.name === 'ingest_edge_session');
     assert(c && c.httpOnly && c.sameSite === 'Strict', `session cookie: ${JSON.stringify(cookies)}`);
     const visible = await page.evaluate(() => document.cookie);
     assert(!visible.includes('ingest_edge_session'), 'the page can read the session cookie');
-    return { expires_in: Math.round(c.expires - Date.now() / 1000) };
+    return { expires_in: Math.round(c.expires - Date.now() / 1000), files };
   }],
 
   ['create', async (env) => {
