@@ -10,6 +10,8 @@ import { manageSection } from './manage.js';
 import { auditTable, tokenEvents } from './audit.js';
 
 const REFRESH_MS = 10_000;
+/** The trail is re-read on every 6th refresh (it is read whole from disk), and after changes. */
+const TRAIL_EVERY = 6;
 
 function details(t, abuse, createdBy) {
   const active = ((abuse && abuse.signals) || []).filter((x) => x.active);
@@ -37,8 +39,8 @@ export async function tokenScreen(view, id, ctx) {
   const title = h('h1', {}, id);
   const detailBox = h('section', { class: 'card', 'aria-label': 'Details' });
   const usage = usageSection(id);
-  const abuse = abusePanel(id, () => refresh());
-  const manage = manageSection(id, () => refresh(true));
+  const abuse = abusePanel(id, () => refresh({ trail: true }));
+  const manage = manageSection(id, () => refresh({ forms: true, trail: true }));
   const auditBox = h('div', { class: 'table-wrap' });
   view.replaceChildren(
     h('p', {}, h('a', { href: '#/tokens' }, '← Tokens')),
@@ -46,7 +48,12 @@ export async function tokenScreen(view, id, ctx) {
     h('section', { class: 'card', 'aria-labelledby': 'trail-title' },
       h('h2', { id: 'trail-title' }, 'Audit trail of this token'), auditBox));
 
-  async function refresh(redrawForms = false) {
+  let events = [];
+  let ticks = 0;
+  /** `forms`: redraw lifecycle and edit (after a change); `trail`: re-read the audit trail. */
+  async function refresh({ forms = false, trail: wantTrail = false } = {}) {
+    const readTrail = wantTrail || ticks % TRAIL_EVERY === 0;
+    ticks += 1;
     let t;
     try {
       t = await api('GET', path);
@@ -57,22 +64,23 @@ export async function tokenScreen(view, id, ctx) {
       }
       throw e;
     }
-    const [report, events] = await Promise.all([
+    const [report, trail] = await Promise.all([
       optional(`${path}/abuse`).catch(() => null),
-      tokenEvents(id).catch(() => []),
+      readTrail ? tokenEvents(id).catch(() => null) : null,
     ]);
+    if (trail) events = trail;
     title.textContent = t.name;
     document.title = `${t.name} · ingest-edge console`;
     const created = events.find((e) => e.action === 'create');
     detailBox.replaceChildren(details(t, report, created ? created.who : ''));
     abuse.show(report);
-    if (redrawForms) manage.show(t);
+    if (forms) manage.show(t);
     auditBox.replaceChildren(auditTable(events, 'Audit trail of this token', false));
     await usage.refresh(report);
     return true;
   }
 
-  if (!(await refresh(true))) return;
+  if (!(await refresh({ forms: true, trail: true }))) return;
   const timer = setInterval(() => { if (ctx.isShown() && !document.hidden) refresh().catch(() => {}); }, REFRESH_MS);
   ctx.onLeave(() => {
     clearInterval(timer);

@@ -1,13 +1,14 @@
 // The token table: filters, last used, age with rotation due, a 24 h sparkline and anomaly
-// badges per token. Refreshed every 10 s while shown; at most ROWS rows are drawn (and get a
-// sparkline), so an edge with a million tokens does not stall the page.
+// badges per token. Refreshed every 30 s while shown (listing reads the token store, which
+// takes seconds with a million tokens; the Tokens link reloads at once); at most ROWS rows
+// are drawn (and get a sparkline), so a large edge does not stall the page.
 
 import { api, optional } from './api.js';
 import { h, ago, fmtDuration, typeName, signalName } from './dom.js';
 import { sparkline } from './chart.js';
 
 const ROWS = 100;
-const REFRESH_MS = 10_000;
+const REFRESH_MS = 30_000;
 
 function select(label, options) {
   const el = h('select', { 'aria-label': label }, options.map(([v, t]) => h('option', { value: v }, t)));
