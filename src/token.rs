@@ -213,8 +213,14 @@ fn check_abuse(abuse: AbuseOverrides) -> Result<AbuseOverrides, TokenInputError>
     Ok(abuse)
 }
 
-fn parse_origins(entries: &[String]) -> Result<OriginList, TokenInputError> {
-    OriginList::parse_all(entries).map_err(TokenInputError::BadOrigins)
+/// The origin rules of a web client token, used by create, patch and the console's
+/// `POST /api/v1/origins/validate` alike: every entry parses, and there is at least one.
+pub fn parse_client_origins(entries: &[String]) -> Result<OriginList, TokenInputError> {
+    let origins = OriginList::parse_all(entries).map_err(TokenInputError::BadOrigins)?;
+    if origins.is_empty() {
+        return Err(TokenInputError::NoOrigins);
+    }
+    Ok(origins)
 }
 
 impl NewToken {
@@ -224,10 +230,7 @@ impl NewToken {
         let tenant = body.tenant.as_deref().map(check_tenant).transpose()?;
         let (client_type, origins) = match body.token_type {
             TokenType::Client => {
-                let origins = parse_origins(body.origins.as_deref().unwrap_or(&[]))?;
-                if origins.is_empty() {
-                    return Err(TokenInputError::NoOrigins);
-                }
+                let origins = parse_client_origins(body.origins.as_deref().unwrap_or(&[]))?;
                 (Some(body.client_type.unwrap_or(ClientType::Web)), origins)
             }
             TokenType::RemoteWrite => {
@@ -276,11 +279,7 @@ impl TokenRecord {
                     return Err(TokenInputError::OriginsOnRemoteWrite);
                 }
             } else {
-                let parsed = parse_origins(origins)?;
-                if parsed.is_empty() {
-                    return Err(TokenInputError::NoOrigins);
-                }
-                next.origins = parsed;
+                next.origins = parse_client_origins(origins)?;
             }
         }
         if let Some(limits) = &body.limits {
