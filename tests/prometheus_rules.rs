@@ -105,8 +105,49 @@ async fn every_rule_and_dashboard_query_parses_and_has_data() {
         )
         .await;
 
-    // Traffic: accepted spans, a foreign and a missing Origin (enough for an origin_storm on a
-    // 2 s window), unknown / malformed / missing tokens, and a token over its request limit.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, prometheus_config(port, &edge, &rw_secret)).unwrap();
+    let log_path = dir.path().join("prometheus.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _prom = Prometheus(
+        Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    // Prometheus scrapes the edge before the traffic starts, so it sees the origin storm's
+    // anomaly gauge while it is active (at most 20 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !query(&http, port, r#"up{job="ingest-edge"} == 1"#)
+        .await
+        .is_ok_and(|r| !r.is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "prometheus never scraped the edge\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Traffic: accepted spans, a foreign Origin at 10/s for 3 s (an origin_storm on a 2 s
+    // window) and a missing one, unknown / malformed / missing tokens, a token over its limit.
     let spans = r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"t"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b100","name":"fetch","kind":3,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000100000000"}]}]}]}"#;
     let unknown =
         ingest_edge::secret::TokenSecret::generate(ingest_edge::secret::TokenType::Client);
@@ -139,6 +180,9 @@ async fn every_rule_and_dashboard_query_parses_and_has_data() {
                 req = req.header("origin", o);
             }
             let status = req.send().await.unwrap().status().as_u16();
+            if what == "foreign origin" {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             *codes.entry((what, status)).or_default() += 1;
         }
     }
@@ -147,41 +191,19 @@ async fn every_rule_and_dashboard_query_parses_and_has_data() {
     assert_eq!(codes.get(&("foreign origin", 403)), Some(&30), "{codes:?}");
     assert!(codes.get(&("rate limited", 429)).is_some(), "{codes:?}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg, prometheus_config(port, &edge, &rw_secret)).unwrap();
-    let log_path = dir.path().join("prometheus.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let _prom = Prometheus(
-        Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus"),
-    );
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-
-    // Wait (at most 30 s) for three scrapes after the first remote_write reached the edge (so
-    // every counter has the two samples rate() needs), and for every rule to have been
-    // evaluated at least once.
-    let ready = format!("count_over_time(ingest_samples_total{{token_id=\"{rw}\"}}[1m]) >= 3");
+    // Wait (at most 30 s) until the last counter the traffic created (rate_limited) and the
+    // remote-write samples each have three scrapes (every counter has the two samples rate()
+    // needs), and every rule has been evaluated at least once.
+    let ready = [
+        format!("count_over_time(ingest_samples_total{{token_id=\"{rw}\"}}[1m]) >= 3"),
+        r#"count_over_time(ingest_rejected_total{reason="rate_limited"}[1m]) >= 3"#.to_string(),
+    ];
     let deadline = Instant::now() + Duration::from_secs(30);
     let rules = loop {
-        let scraped = query(&http, port, &ready)
-            .await
-            .is_ok_and(|r| !r.is_empty());
+        let mut scraped = true;
+        for q in &ready {
+            scraped &= query(&http, port, q).await.is_ok_and(|r| !r.is_empty());
+        }
         let rules: Option<Vec<Value>> = async {
             let url = format!("http://127.0.0.1:{port}/api/v1/rules");
             let v: Value = http.get(url).send().await.ok()?.json().await.ok()?;
