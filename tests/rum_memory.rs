@@ -171,7 +171,12 @@ fn gzip_of_millions_of_empty_spans_is_refused_without_building_them() {
     let over = gzip(&empty_spans_request(((8 << 20) - 10) / 2 + 1));
     let resp = send(over);
     assert_eq!(resp.status().as_u16(), 413);
-    assert_eq!(resp.text().unwrap(), "decompressed body too large\n");
+    // RUM errors are an OTLP `Status` in the request's format (SPEC §15): protobuf here,
+    // code 3 (INVALID_ARGUMENT) and the reason as its message.
+    let reason = b"decompressed body too large";
+    let mut status = vec![0x08, 0x03, 0x12, reason.len() as u8];
+    status.extend_from_slice(reason);
+    assert_eq!(resp.bytes().unwrap().as_ref(), status.as_slice());
     let last = vm_hwm_kib(pid);
     assert!(
         last.saturating_sub(before) < 64 << 10,
