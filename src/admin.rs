@@ -153,6 +153,7 @@ pub fn view(state: &AppState, r: &TokenRecord) -> Value {
         "environment": r.environment,
         "tenant": r.tenant,
         "limits": r.limits,
+        "attestation": r.attestation,
         "status": if r.is_revoked() { "revoked" } else { "active" },
         "created_at": rfc3339(r.created_at),
         "rotated_at": r.rotated_at.map(rfc3339),

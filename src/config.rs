@@ -34,6 +34,8 @@ pub struct Config {
     pub usage: UsageConfig,
     /// The hand-off to the spool and upstream forwarders.
     pub pipeline: PipelineSettings,
+    /// Mobile client tokens (App Check keys).
+    pub mobile: MobileConfig,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
 }
@@ -310,6 +312,16 @@ impl Default for LimitDefaults {
             },
         }
     }
+}
+
+/// Mobile client tokens (SPEC §14).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MobileConfig {
+    /// A copy of Firebase App Check's JWKS (`https://firebaseappcheck.googleapis.com/v1/jwks`),
+    /// re-read when it changes. Unset: tokens with attestation `report` or `enforce` fail every
+    /// check (the edge never fetches keys itself: the request path does no network I/O).
+    pub app_check_jwks_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -38,6 +38,8 @@ pub struct AppState {
     pub op_metrics: OpMetrics,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
+    /// App Check public keys for mobile tokens with attestation (re-read by a background task).
+    pub app_check: crate::appcheck::KeyStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,7 @@ impl Edge {
             addr: config.server.ops_addr,
             source,
         })?;
+        let app_check = crate::appcheck::KeyStore::new(config.mobile.app_check_jwks_file.clone());
         let state = Arc::new(AppState {
             cors: CorsPolicy::new(&config.rum),
             config,
@@ -113,6 +116,7 @@ impl Edge {
             rw_limits,
             op_metrics: OpMetrics::new(),
             ready: AtomicBool::new(true),
+            app_check,
         });
         let (shutdown, watcher) = watch::channel(false);
         let servers = vec![
@@ -128,6 +132,7 @@ impl Edge {
                 state.clone(),
                 watcher.clone(),
             )),
+            tokio::spawn(refresh_app_check_keys(state.clone(), watcher.clone())),
             tokio::spawn(housekeeping(state.clone(), watcher)),
         ];
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");
@@ -188,6 +193,21 @@ async fn housekeeping(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>)
     loop {
         tokio::select! {
             _ = tick.tick() => state.registry.for_each_active(|t| t.limiter.housekeeping()),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Re-reads the App Check JWKS file when it changed (a `stat` every two seconds; the file is
+/// read only when its modification time or length moved), off the request path.
+async fn refresh_app_check_keys(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::appcheck::jwks::REFRESH_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let state = state.clone();
+                let _ = tokio::task::spawn_blocking(move || state.app_check.refresh()).await;
+            }
             _ = shutdown.changed() => return,
         }
     }

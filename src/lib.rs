@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod appcheck;
 pub mod auth;
 pub mod body;
 pub mod cli;

@@ -27,11 +27,13 @@ pub enum Reason {
     SampleTooFarInFuture,
     Timeout,
     Overloaded,
+    /// A mobile token in attestation mode `enforce` without a valid App Check token (SPEC §14).
+    AttestationFailed,
 }
 
 impl Reason {
     /// Every reason, in label order; `usage` sizes its counter arrays from this.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Reason::MissingToken,
         Reason::ConflictingTokens,
         Reason::MalformedToken,
@@ -52,6 +54,7 @@ impl Reason {
         Reason::SampleTooFarInFuture,
         Reason::Timeout,
         Reason::Overloaded,
+        Reason::AttestationFailed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Reason {
             Reason::SampleTooFarInFuture => "sample_too_far_in_future",
             Reason::Timeout => "timeout",
             Reason::Overloaded => "overloaded",
+            Reason::AttestationFailed => "attestation_failed",
         }
     }
 
@@ -126,6 +130,7 @@ impl Reject {
             Reason::SampleTooFarInFuture => (400, "sample timestamp too far in the future"),
             Reason::Timeout => (408, "request body not received in time"),
             Reason::Overloaded => (503, "overloaded, retry later"),
+            Reason::AttestationFailed => (401, "App Check attestation missing or invalid"),
         };
         Reject {
             reason,

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::appcheck::{Attestation, SettingsError};
 use crate::config::LimitOverrides;
 use crate::origin::{OriginError, OriginList};
 use crate::secret::{Digest, TokenType};
@@ -14,17 +15,20 @@ pub mod cache;
 pub mod registry;
 pub mod store;
 
-/// Kind of client a client token is for. Only `web` exists today; `mobile` is planned.
+/// Kind of client a client token is for: browsers (`Origin`, CORS) or mobile apps
+/// (`X-Client-Origin`, no CORS; SPEC §14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientType {
     Web,
+    Mobile,
 }
 
 impl ClientType {
     pub fn as_str(self) -> &'static str {
         match self {
             ClientType::Web => "web",
+            ClientType::Mobile => "mobile",
         }
     }
 }
@@ -53,7 +57,8 @@ pub struct TokenRecord {
     /// `Some` exactly for client tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_type: Option<ClientType>,
-    /// Allowed origins; non-empty exactly for web client tokens.
+    /// Allowed origins (web client tokens) or app identities (mobile ones); non-empty exactly
+    /// for client tokens.
     #[serde(default)]
     pub origins: OriginList,
     /// Free label for the usage dashboard.
@@ -79,6 +84,9 @@ pub struct TokenRecord {
     /// store (see `registry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<u64>,
+    /// App Check settings of a mobile token; `None` is mode `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
 }
 
 /// Why an admin API input is refused; each maps to a `400` with details.
@@ -98,6 +106,12 @@ pub enum TokenInputError {
     ClientTypeOnRemoteWrite,
     #[error("invalid origins")]
     BadOrigins(Vec<(String, OriginError)>),
+    #[error("attestation is only for mobile client tokens (client_type \"mobile\")")]
+    AttestationNotMobile,
+    #[error(transparent)]
+    BadAttestation(#[from] SettingsError),
+    #[error("changing client_type needs the new origins in the same call")]
+    ClientTypeNeedsOrigins,
 }
 
 impl TokenInputError {
@@ -123,6 +137,8 @@ pub struct NewToken {
     pub environment: String,
     pub tenant: Option<String>,
     pub limits: LimitOverrides,
+    /// Mobile tokens only; `None` is `off`.
+    pub attestation: Option<Attestation>,
 }
 
 /// Raw JSON body of create; [`NewToken::parse`] turns it into a [`NewToken`].
@@ -142,6 +158,8 @@ pub struct CreateBody {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
 }
 
 /// Raw JSON body of `PATCH /api/v1/tokens/{id}`: every field optional.
@@ -158,6 +176,11 @@ pub struct PatchBody {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
+    /// Switching between `web` and `mobile` needs `origins` of the new kind in the same call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_type: Option<ClientType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
 }
 
 fn check_name(name: &str) -> Result<String, TokenInputError> {
@@ -190,8 +213,31 @@ fn check_tenant(tenant: &str) -> Result<String, TokenInputError> {
     }
 }
 
-fn parse_origins(entries: &[String]) -> Result<OriginList, TokenInputError> {
-    OriginList::parse_all(entries).map_err(TokenInputError::BadOrigins)
+/// Web origins for web tokens, app identities for mobile ones; at least one.
+fn parse_origins(entries: &[String], client: ClientType) -> Result<OriginList, TokenInputError> {
+    let parsed = match client {
+        ClientType::Web => OriginList::parse_all(entries),
+        ClientType::Mobile => OriginList::parse_app_all(entries),
+    };
+    let parsed = parsed.map_err(TokenInputError::BadOrigins)?;
+    if parsed.is_empty() {
+        return Err(TokenInputError::NoOrigins);
+    }
+    Ok(parsed)
+}
+
+/// Attestation settings are for mobile tokens; `off` is kept as `None`.
+fn check_attestation(
+    settings: Option<&Attestation>,
+    client: Option<ClientType>,
+) -> Result<Option<Attestation>, TokenInputError> {
+    let Some(settings) = settings.cloned().map(Attestation::validated).transpose()? else {
+        return Ok(None);
+    };
+    match (settings, client) {
+        (Some(_), c) if c != Some(ClientType::Mobile) => Err(TokenInputError::AttestationNotMobile),
+        (settings, _) => Ok(settings),
+    }
 }
 
 impl NewToken {
@@ -201,11 +247,9 @@ impl NewToken {
         let tenant = body.tenant.as_deref().map(check_tenant).transpose()?;
         let (client_type, origins) = match body.token_type {
             TokenType::Client => {
-                let origins = parse_origins(body.origins.as_deref().unwrap_or(&[]))?;
-                if origins.is_empty() {
-                    return Err(TokenInputError::NoOrigins);
-                }
-                (Some(body.client_type.unwrap_or(ClientType::Web)), origins)
+                let client = body.client_type.unwrap_or(ClientType::Web);
+                let origins = parse_origins(body.origins.as_deref().unwrap_or(&[]), client)?;
+                (Some(client), origins)
             }
             TokenType::RemoteWrite => {
                 if body.client_type.is_some() {
@@ -217,6 +261,7 @@ impl NewToken {
                 (None, OriginList::default())
             }
         };
+        let attestation = check_attestation(body.attestation.as_ref(), client_type)?;
         Ok(NewToken {
             name,
             token_type: body.token_type,
@@ -225,6 +270,7 @@ impl NewToken {
             environment,
             tenant,
             limits: body.limits.unwrap_or_default(),
+            attestation,
         })
     }
 }
@@ -246,18 +292,29 @@ impl TokenRecord {
                 Some(check_tenant(tenant)?)
             };
         }
+        if let Some(client) = body.client_type {
+            if self.token_type == TokenType::RemoteWrite {
+                return Err(TokenInputError::ClientTypeOnRemoteWrite);
+            }
+            if Some(client) != self.client_type && body.origins.is_none() {
+                return Err(TokenInputError::ClientTypeNeedsOrigins);
+            }
+            next.client_type = Some(client);
+        }
         if let Some(origins) = &body.origins {
             if self.token_type == TokenType::RemoteWrite {
                 if !origins.is_empty() {
                     return Err(TokenInputError::OriginsOnRemoteWrite);
                 }
             } else {
-                let parsed = parse_origins(origins)?;
-                if parsed.is_empty() {
-                    return Err(TokenInputError::NoOrigins);
-                }
-                next.origins = parsed;
+                let client = next.client_type.unwrap_or(ClientType::Web);
+                next.origins = parse_origins(origins, client)?;
             }
+        }
+        if let Some(settings) = &body.attestation {
+            next.attestation = check_attestation(Some(settings), next.client_type)?;
+        } else if next.attestation.is_some() && next.client_type != Some(ClientType::Mobile) {
+            return Err(TokenInputError::AttestationNotMobile);
         }
         if let Some(limits) = &body.limits {
             next.limits = *limits;
@@ -316,6 +373,7 @@ mod tests {
             environment: Some("production".into()),
             tenant: None,
             limits: None,
+            attestation: None,
         }
     }
 

@@ -90,9 +90,11 @@ pub fn token(conn: &Conn, action: TokenAction) -> Result<(), String> {
             environment,
             tenant,
             limits,
+            mobile,
             json,
         } => {
             let mut body = json!({"name": name, "type": token_type});
+            mobile.apply(&mut body)?;
             if token_type == "client" {
                 body["origins"] = json!(origins);
             } else if !origins.is_empty() {
@@ -129,9 +131,11 @@ pub fn token(conn: &Conn, action: TokenAction) -> Result<(), String> {
             environment,
             tenant,
             limits,
+            mobile,
             json,
         } => {
             let mut body = json!({});
+            mobile.apply(&mut body)?;
             if let Some(n) = name {
                 body["name"] = json!(n);
             }

@@ -185,6 +185,7 @@ impl Registry {
                 expires_at: None,
             }],
             last_event: None,
+            attestation: new.attestation,
         };
         let record = self
             .commit(&mut w, None, record, who, "create", String::new())
@@ -210,6 +211,8 @@ impl Registry {
             ("environment", patch.environment.is_some()),
             ("tenant", patch.tenant.is_some()),
             ("limits", patch.limits.is_some()),
+            ("client_type", patch.client_type.is_some()),
+            ("attestation", patch.attestation.is_some()),
         ]
         .iter()
         .filter(|(_, set)| *set)
@@ -315,6 +318,7 @@ impl Registry {
             name: record.name.as_str().into(),
             environment: record.environment.as_str().into(),
             client_type: record.client_type,
+            attestation: record.attestation.clone().map(Arc::new),
             age_base: record.rotated_at.unwrap_or(record.created_at),
         });
         for s in &record.secrets {
