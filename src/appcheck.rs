@@ -17,6 +17,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
 pub mod jwks;
+#[cfg(test)]
+mod tests;
 
 pub use jwks::KeyStore;
 
