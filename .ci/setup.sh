@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only when it is missing (idempotent, quick when all is
 # there): Debian's prometheus (a real remote_write sender), victoria-metrics (a real upstream;
-# also ships vmagent), and, through setup-browser.sh, chromium + the browser suite's npm packages.
+# also ships vmagent), through setup-browser.sh, chromium + the browser suite's npm packages,
+# and through setup-mobile.sh, the mobile sender tests' npm packages and Python venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -15,3 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 bash "$repo/.ci/setup-browser.sh"
+bash "$repo/.ci/setup-mobile.sh"

@@ -30,8 +30,9 @@ pub struct KeyStore {
     path: Option<PathBuf>,
     /// The current keys; replaced whole on reload.
     keys: RwLock<Arc<KeySet>>,
-    /// Modification time and length of the file the keys came from.
-    loaded_from: Mutex<Option<(SystemTime, u64)>>,
+    /// Modification time, length and inode of the file the keys came from (the inode catches
+    /// a same-length file renamed into place within the file system's timestamp resolution).
+    loaded_from: Mutex<Option<(SystemTime, u64, u64)>>,
     /// Built once: RS256 only, 60 s leeway (see `super::validation`).
     validation: Validation,
 }
@@ -80,14 +81,18 @@ impl KeyStore {
         &self.validation
     }
 
-    /// Re-reads the file if its modification time or length changed. Returns whether new keys
+    /// Re-reads the file if its modification time, length or inode changed. Returns whether new keys
     /// were installed. Blocking file I/O: call it off the request path.
     pub fn refresh(&self) -> bool {
         let Some(path) = &self.path else {
             return false;
         };
         let stamp = match std::fs::metadata(path) {
-            Ok(m) => (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()),
+            Ok(m) => (
+                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                m.len(),
+                std::os::unix::fs::MetadataExt::ino(&m),
+            ),
             Err(source) => {
                 tracing::warn!(error = %JwksError::Read { path: path.clone(), source }, "app check keys");
                 return false;
