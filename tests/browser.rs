@@ -90,6 +90,13 @@ async fn opentelemetry_web_sdk_in_chromium() {
     let (limited_id, limited) = edge
         .create_token(client_token(port, "limited", Some(tiny)))
         .await;
+    // A mobile token (SPEC §14) lifted into a web page: Chromium adds `Origin`, so it is refused.
+    let (mobile_id, mobile) = edge
+        .create_token(
+            json!({"name": "mobile", "type": "client", "client_type": "mobile",
+            "environment": "test", "origins": ["android://com.example.shop"]}),
+        )
+        .await;
     let (status, body) = edge
         .admin(
             Method::DELETE,
@@ -176,6 +183,12 @@ async fn opentelemetry_web_sdk_in_chromium() {
             "post",
             post(traces.clone(), bearer(&wild), 1),
         ),
+        scenario(
+            "mobile_in_page",
+            "localhost",
+            "post",
+            post(traces.clone(), bearer(&mobile), 1),
+        ),
     ];
     let results = runner
         .run(&json!({"edge": ingest, "scenarios": scenarios}))
@@ -222,6 +235,18 @@ async fn opentelemetry_web_sdk_in_chromium() {
     counts.accepted(&wild_id, "traces", WILDCARD_SPANS, 1).await;
     seen.blocked("wild_two_labels", "a.b.localtest", true);
     counts.origin_refused(&wild_id, 1).await;
+
+    // 7. A mobile token used from a page: the browser's `Origin` gets it refused (no CORS, so
+    // the fetch rejects), counted as the abuse signal `mobile_token_in_browser`.
+    seen.blocked("mobile_in_page", "localhost", true);
+    counts.origin_refused(&mobile_id, 1).await;
+    counts.nothing_accepted(&mobile_id).await;
+    counts
+        .expect(
+            &format!("ingest_mobile_token_in_browser_total{{token_id=\"{mobile_id}\"}}"),
+            1,
+        )
+        .await;
 
     edge.stop().await;
     let mut timings: Vec<String> = results
