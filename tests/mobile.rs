@@ -331,3 +331,89 @@ async fn per_install_budgets_behind_one_address() {
     );
     edge.stop().await;
 }
+
+/// The CLI wraps the same API: `token create --client-type mobile --origin android://...`,
+/// a bad app identity exits non-zero with its reason, `token update` sets attestation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_creates_and_updates_mobile_tokens() {
+    let edge = TestEdge::start().await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-edge"))
+            .args(["token"])
+            .args(args)
+            .args([
+                "--admin-url",
+                &edge.ops_url(""),
+                "--admin-key",
+                &edge.admin_key,
+            ])
+            .env_remove("INGEST_EDGE_ADMIN_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        cli(&[
+            "create",
+            "--type",
+            "client",
+            "--client-type",
+            "mobile",
+            "--name",
+            "Shop app",
+            "--origin",
+            APP,
+            "--json",
+        ])
+    });
+    assert!(ok, "{out}{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(created["client_type"], "mobile");
+    assert_eq!(created["origins"], json!([APP]));
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        cli(&[
+            "create",
+            "--type",
+            "client",
+            "--client-type",
+            "mobile",
+            "--name",
+            "x",
+            "--origin",
+            "android://shop",
+        ])
+    });
+    assert!(!ok);
+    assert!(
+        err.contains("android://shop") && err.contains("two dot-separated labels"),
+        "{err}"
+    );
+
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        cli(&[
+            "update",
+            &id,
+            "--attestation",
+            "enforce",
+            "--project-number",
+            "123456789012",
+            "--app-id",
+            "1:123456789012:android:ab12",
+            "--json",
+        ])
+    });
+    assert!(ok, "{out}{err}");
+    let updated: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(updated["attestation"]["mode"], "enforce");
+    assert_eq!(
+        updated["attestation"]["app_ids"],
+        json!(["1:123456789012:android:ab12"])
+    );
+    edge.stop().await;
+}

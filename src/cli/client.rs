@@ -264,6 +264,9 @@ fn print_token(t: &Value, json: bool) {
     if t["limits"].as_object().is_some_and(|l| !l.is_empty()) {
         println!("{:<28} {}", "limits", t["limits"]);
     }
+    if t["attestation"].is_object() {
+        println!("{:<28} {}", "attestation", t["attestation"]);
+    }
     if t["rotation_due"].as_bool() == Some(true) {
         println!(
             "{:<28} older than the rotation period: rotate it",
