@@ -627,6 +627,12 @@ mod tests {
         assert_eq!(c.server.body_read_timeout, d.server.body_read_timeout);
         assert_eq!(c.server.write_timeout, d.server.write_timeout);
         assert_eq!(c.server.max_header_bytes, d.server.max_header_bytes);
+        assert_eq!(c.mobile.app_check_jwks_file, None);
+        let m = Config::from_toml("[mobile]\napp_check_jwks_file = \"/k/jwks.json\"").unwrap();
+        assert_eq!(
+            m.mobile.app_check_jwks_file,
+            Some(PathBuf::from("/k/jwks.json"))
+        );
     }
 
     #[test]
