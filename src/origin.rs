@@ -1,6 +1,8 @@
 //! Allowed origins of client tokens (SPEC §4). [`OriginPattern`] is one operator entry, parsed
 //! once when a token is created or changed; [`RequestOrigin`] is a request's `Origin` header,
-//! parsed once per request; [`OriginList::allows`] decides without allocating.
+//! parsed once per request; [`OriginList::allows`] decides without allocating. Mobile tokens
+//! (SPEC §14) hold app identities instead (`android://...`, `ios://...`: `app.rs`), and an
+//! [`OriginList`] is one kind or the other (`list.rs`).
 //!
 //! Choices beyond the letter of SPEC §4 (operators need them in the README too):
 //! - Each `*` matches exactly one non-empty DNS label, and a pattern may hold several:
