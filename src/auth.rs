@@ -100,9 +100,19 @@ pub fn check_origin(token: &ActiveToken, origin: Option<&RequestOrigin>) -> Resu
 }
 
 /// Parses the `Origin` header: `None` when absent or `null` or malformed (all refused the same
-/// way for web client tokens).
-pub fn request_origin(headers: &HeaderMap) -> Option<RequestOrigin> {
-    RequestOrigin::parse(headers.get(ORIGIN)?.as_bytes()).ok()
+/// way for web client tokens; an over-long one is malformed, see
+/// [`crate::origin::MAX_REQUEST_ORIGIN_LEN`]). More than one `Origin` header is refused
+/// (`bad_origin`) rather than picking one: a browser sends exactly one, and a check made on one
+/// copy while a proxy or upstream reads the other is how confusions start.
+pub fn request_origin(headers: &HeaderMap) -> Result<Option<RequestOrigin>, Reason> {
+    let mut values = headers.get_all(ORIGIN).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Reason::BadOrigin);
+    }
+    Ok(RequestOrigin::parse(value.as_bytes()).ok())
 }
 
 #[cfg(test)]
@@ -136,6 +146,20 @@ mod tests {
         assert!(header_token(&headers("Basic !!!")).is_err());
         assert!(header_token(&headers("Token abc")).is_err());
         assert_eq!(header_token(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn one_origin_header_at_most() {
+        let mut h = HeaderMap::new();
+        assert_eq!(request_origin(&h), Ok(None));
+        h.append(ORIGIN, HeaderValue::from_static("https://a.example"));
+        let one = request_origin(&h).unwrap().unwrap();
+        assert_eq!(one.as_str(), "https://a.example");
+        h.append(ORIGIN, HeaderValue::from_static("https://a.example"));
+        assert_eq!(request_origin(&h), Err(Reason::BadOrigin));
+        let mut h = HeaderMap::new();
+        h.insert(ORIGIN, HeaderValue::from_static("null"));
+        assert_eq!(request_origin(&h), Ok(None));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `INGEST_EDGE_ADMIN_KEY`, then the local edge's config (ops address, and the key file in the
 //! data directory).
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -238,23 +239,70 @@ impl LimitArgs {
     }
 }
 
+/// Why a command did not finish normally.
+#[derive(Debug)]
+pub enum CliError {
+    /// Shown as `error: ...`; exit status 1.
+    Message(String),
+    /// Whoever read stdout went away (`... | head`): stop quietly with status 0, as Unix
+    /// filters do, instead of reporting the lost output as a failure.
+    ClosedPipe,
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError::Message(message)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(message: &str) -> CliError {
+        CliError::Message(message.to_owned())
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(e: io::Error) -> CliError {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            CliError::ClosedPipe
+        } else {
+            CliError::Message(format!("cannot write the output: {e}"))
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
+    // The commands write through one locked handle with `writeln!`, never `println!`, which
+    // panics when the reader of a pipe has gone. `serve` logs to stdout from other threads, so
+    // it must not hold the lock.
     let result = match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Token { conn, action } => token(&conn, action),
-        Command::Audit { conn, limit, json } => audit(&conn, limit, json),
-        Command::Spool { config, action } => spool(&config, action),
+        Command::Token { conn, action } => with_stdout(|out| token(&conn, action, out)),
+        Command::Audit { conn, limit, json } => with_stdout(|out| audit(&conn, limit, json, out)),
+        Command::Spool { config, action } => with_stdout(|out| spool(&config, action, out)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Ok(()) | Err(CliError::ClosedPipe) => ExitCode::SUCCESS,
+        Err(CliError::Message(message)) => {
+            // Not `eprintln!`: a closed stderr must not turn an error into a panic either.
+            let _ = writeln!(io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn serve(path: &std::path::Path) -> Result<(), String> {
+/// Runs `command` with stdout locked, then writes out what is still buffered: a reader gone
+/// by then is the same quiet end as one gone earlier.
+fn with_stdout(
+    command: impl FnOnce(&mut io::StdoutLock<'static>) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    command(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn serve(path: &std::path::Path) -> Result<(), CliError> {
     let explicit = path != std::path::Path::new("config/edge.toml");
     let config = Config::load(path, explicit).map_err(|e| e.to_string())?;
     tracing_subscriber::fmt()
@@ -275,24 +323,27 @@ fn serve(path: &std::path::Path) -> Result<(), String> {
         wait_for_signal().await;
         tracing::info!("shutting down");
         edge.shutdown().await;
-        Ok(())
-    })
+        Ok::<(), String>(())
+    })?;
+    Ok(())
 }
 
-fn spool(config: &std::path::Path, action: SpoolAction) -> Result<(), String> {
-    use crate::pipeline::{dead_letter_dump, spool_dump, spool_stats};
+fn spool(
+    config: &std::path::Path,
+    action: SpoolAction,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    use crate::pipeline::{dead_letter_dump, spool_dump, spool_stats, PipelineError};
     let config = Config::load(config, false).map_err(|e| e.to_string())?;
     let dir = &config.data_dir.0;
     match action {
         SpoolAction::Stats { json } => {
             let stats = spool_stats(dir).map_err(|e| e.to_string())?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?
-                );
+                let text = serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?;
+                writeln!(out, "{text}")?;
             } else {
-                print!("{stats}");
+                write!(out, "{stats}")?;
             }
         }
         SpoolAction::Dump {
@@ -300,13 +351,17 @@ fn spool(config: &std::path::Path, action: SpoolAction) -> Result<(), String> {
             limit,
             dead_letter,
         } => {
-            let mut out = std::io::stdout().lock();
             let dump = if dead_letter {
                 dead_letter_dump
             } else {
                 spool_dump
             };
-            dump(dir, queue, limit, &mut out).map_err(|e| e.to_string())?;
+            dump(dir, queue, limit, out).map_err(|e| match e {
+                PipelineError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe => {
+                    CliError::ClosedPipe
+                }
+                other => CliError::Message(other.to_string()),
+            })?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::admin::AdminKey;
 use crate::config::Config;
 use crate::ingest::cors::CorsPolicy;
-use crate::opmetrics::OpMetrics;
+use crate::opmetrics::{OpMetrics, UPKEEP_INTERVAL};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::remote_write::Limits;
 use crate::server::{self, Listener};
@@ -187,12 +187,18 @@ impl Edge {
     }
 }
 
-/// Periodic upkeep: forget idle per-client limiter state so it stays bounded.
+/// Periodic upkeep, so that state fed by requests stays bounded: forget idle per-client
+/// limiter state, and fold the metrics recorder's buffered samples (which otherwise grow
+/// until somebody scrapes `/metrics`).
 async fn housekeeping(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let mut limiters = tokio::time::interval(Duration::from_secs(30));
+    let mut metrics = tokio::time::interval(UPKEEP_INTERVAL);
+    // A late tick is one fold of everything buffered, not a burst of catch-up calls.
+    metrics.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => state.registry.for_each_active(|t| t.limiter.housekeeping()),
+            _ = limiters.tick() => state.registry.for_each_active(|t| t.limiter.housekeeping()),
+            _ = metrics.tick() => state.op_metrics.run_upkeep(),
             _ = shutdown.changed() => return,
         }
     }

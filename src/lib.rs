@@ -32,6 +32,7 @@ pub mod server;
 pub mod time;
 pub mod token;
 pub mod usage;
+mod wire;
 
 pub use config::Config;
 pub use edge::Edge;

@@ -243,6 +243,12 @@ impl<'de> serde::Deserialize<'de> for OriginPattern {
     }
 }
 
+/// The longest `Origin` header parsed; longer is malformed without looking further. A valid
+/// origin serializes to at most 267 bytes (`https://`, a 253-byte host, `:65535`); the slack is
+/// for the forms the slow path canonicalizes (percent-encoded or uppercase hosts), and the
+/// bound keeps the IDN mapping and the copy echoed in CORS headers small whatever is sent.
+pub const MAX_REQUEST_ORIGIN_LEN: usize = 2048;
+
 /// The Origin header of a request, parsed. Cheap: one copy of the header (needed to echo it),
 /// plus a canonical host string only when the header was not already canonical.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,6 +275,9 @@ enum RequestHost {
 impl RequestOrigin {
     /// `None` for a missing header is handled by the caller; `"null"` and anything malformed is an Err.
     pub fn parse(header: &[u8]) -> Result<RequestOrigin, OriginError> {
+        if header.len() > MAX_REQUEST_ORIGIN_LEN {
+            return Err(OriginError::InvalidHost("longer than 253 characters"));
+        }
         let s = std::str::from_utf8(header).map_err(|_| OriginError::NotUtf8)?;
         if let Some((scheme, host, port)) = fast_path(s) {
             return Ok(RequestOrigin {

@@ -15,6 +15,8 @@ pub enum Reason {
     WrongTokenType,
     MissingOrigin,
     OriginNotAllowed,
+    /// More than one `Origin` header: which one the browser meant is unknowable.
+    BadOrigin,
     RateLimited,
     TooLarge,
     UnsupportedMediaType,
@@ -33,7 +35,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in label order; `usage` sizes its counter arrays from this.
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 22] = [
         Reason::MissingToken,
         Reason::ConflictingTokens,
         Reason::MalformedToken,
@@ -42,6 +44,7 @@ impl Reason {
         Reason::WrongTokenType,
         Reason::MissingOrigin,
         Reason::OriginNotAllowed,
+        Reason::BadOrigin,
         Reason::RateLimited,
         Reason::TooLarge,
         Reason::UnsupportedMediaType,
@@ -67,6 +70,7 @@ impl Reason {
             Reason::WrongTokenType => "wrong_token_type",
             Reason::MissingOrigin => "missing_origin",
             Reason::OriginNotAllowed => "origin_not_allowed",
+            Reason::BadOrigin => "bad_origin",
             Reason::RateLimited => "rate_limited",
             Reason::TooLarge => "too_large",
             Reason::UnsupportedMediaType => "unsupported_media_type",
@@ -118,6 +122,7 @@ impl Reject {
             Reason::WrongTokenType => (403, "this token type cannot be used on this endpoint"),
             Reason::MissingOrigin => (403, "missing or null Origin"),
             Reason::OriginNotAllowed => (403, "origin not allowed for this token"),
+            Reason::BadOrigin => (400, "more than one Origin header"),
             Reason::RateLimited => (429, "rate limit exceeded"),
             Reason::TooLarge => (413, "request body too large"),
             Reason::UnsupportedMediaType => (415, "unsupported Content-Type or Content-Encoding"),

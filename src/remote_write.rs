@@ -36,7 +36,7 @@ pub mod proto_v2;
 mod scan_v1;
 mod scan_v2;
 mod validate;
-mod wire;
+use crate::wire;
 
 #[cfg(test)]
 mod tests;

@@ -1,18 +1,20 @@
 //! OTLP/HTTP export bodies sent by browsers (SPEC §5): which encoding a request uses, how many
 //! spans or log records it carries, and the empty success body to answer it with.
 //!
-//! This module is pure: it sees an already decompressed body and never does I/O. Protobuf
-//! bodies are decoded with the published `opentelemetry-proto` types; JSON bodies are walked by
-//! the lenient counter in [`json`], because `opentelemetry-proto`'s serde support rejects valid
+//! This module is pure: it sees an already decompressed body and never does I/O. Neither
+//! encoding is built into messages to be counted: protobuf bodies are walked on the wire by
+//! [`proto`] (building them with prost costs ~100x the body in memory), JSON bodies by the
+//! lenient counter in [`json`], because `opentelemetry-proto`'s serde support rejects valid
 //! OTLP JSON that the OpenTelemetry JS SDK really sends (the reasons are listed there).
 
 mod json;
+mod proto;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_proto;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
+pub use json::MAX_JSON_DEPTH;
 
 /// The OTLP signal of a RUM endpoint: `/v1/traces` or `/v1/logs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,9 +78,22 @@ impl Format {
 /// a valid `ExportTraceServiceRequest` / `ExportLogsServiceRequest` are refused. An empty
 /// request (`{}` in JSON, zero bytes in protobuf) is valid and carries 0 items.
 pub fn count_items(signal: Signal, format: Format, body: &[u8]) -> Result<u64, RumError> {
+    count_items_up_to(signal, format, body, u64::MAX)
+}
+
+/// [`count_items`] for the request path: a protobuf body carrying more than `max_items` is
+/// refused with [`RumError::TooManyItems`] as soon as the count passes it, without reading
+/// (or validating) the rest. JSON is always counted whole: its walk allocates nothing per
+/// item, and its cost is bounded by the body size anyway.
+pub fn count_items_up_to(
+    signal: Signal,
+    format: Format,
+    body: &[u8],
+    max_items: u64,
+) -> Result<u64, RumError> {
     match format {
         Format::Json => json::count(signal, body),
-        Format::Protobuf => count_protobuf(signal, body),
+        Format::Protobuf => proto::count(signal, body, max_items),
     }
 }
 
@@ -104,6 +119,10 @@ pub enum RumError {
     BadJson,
     #[error("body is not a valid OTLP protobuf export request")]
     BadProtobuf,
+    #[error("JSON nested deeper than {max} levels", max = MAX_JSON_DEPTH)]
+    JsonTooDeep,
+    #[error("request has more items than the token's items_burst")]
+    TooManyItems,
 }
 
 impl RumError {
@@ -111,7 +130,8 @@ impl RumError {
     pub fn status(&self) -> u16 {
         match self {
             RumError::UnsupportedMediaType => 415,
-            RumError::BadJson | RumError::BadProtobuf => 400,
+            RumError::BadJson | RumError::BadProtobuf | RumError::JsonTooDeep => 400,
+            RumError::TooManyItems => 413,
         }
     }
 
@@ -119,34 +139,8 @@ impl RumError {
     pub fn reason(&self) -> &'static str {
         match self {
             RumError::UnsupportedMediaType => "unsupported_media_type",
-            RumError::BadJson | RumError::BadProtobuf => "bad_payload",
-        }
-    }
-}
-
-/// Decodes the whole message with prost: protobuf has no cheaper way to check that every
-/// nested message (and every string's UTF-8) is well formed.
-fn count_protobuf(signal: Signal, body: &[u8]) -> Result<u64, RumError> {
-    match signal {
-        Signal::Traces => {
-            let request =
-                ExportTraceServiceRequest::decode(body).map_err(|_| RumError::BadProtobuf)?;
-            Ok(request
-                .resource_spans
-                .iter()
-                .flat_map(|resource| &resource.scope_spans)
-                .map(|scope| scope.spans.len() as u64)
-                .sum())
-        }
-        Signal::Logs => {
-            let request =
-                ExportLogsServiceRequest::decode(body).map_err(|_| RumError::BadProtobuf)?;
-            Ok(request
-                .resource_logs
-                .iter()
-                .flat_map(|resource| &resource.scope_logs)
-                .map(|scope| scope.log_records.len() as u64)
-                .sum())
+            RumError::BadJson | RumError::BadProtobuf | RumError::JsonTooDeep => "bad_payload",
+            RumError::TooManyItems => "too_large",
         }
     }
 }

@@ -167,3 +167,125 @@ async fn unknown_token_flood_grows_nothing_and_good_tokens_pass() {
         1
     );
 }
+
+/// Issue 17, defect 7: a span attribute nested 100,000 arrays deep was accepted (`200`) and
+/// forwarded, because skipped JSON values escaped serde_json's depth limit.
+#[tokio::test]
+async fn deeply_nested_json_is_refused_and_not_forwarded() {
+    let edge = TestEdge::start().await;
+    let (id, secret) = edge.client_token(&[ORIGIN]).await;
+    let send = |body: String| {
+        edge.http
+            .post(edge.ingest_url("/v1/traces"))
+            .bearer_auth(&secret)
+            .header("origin", ORIGIN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let nested = |levels: usize| {
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":{}{}}}]}}]}}]}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    for body in [nested(100_000), "[".repeat(1 << 20)] {
+        let r = send(body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(
+            r.text().await.unwrap(),
+            "JSON nested deeper than 128 levels\n"
+        );
+    }
+    // The attribute value is enclosed in 7 levels: 121 more is exactly the limit.
+    let r = send(nested(121)).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(send(nested(122)).await.unwrap().status(), 400);
+    let m = edge.metrics().await;
+    let v = |s: String| common::series_value(&m, &s);
+    assert_eq!(
+        v(format!(
+            "ingest_rejected_total{{token_id=\"{id}\",endpoint=\"traces\",reason=\"bad_payload\"}}"
+        )),
+        Some(3.0)
+    );
+    // Only the one request within the limit reached the pipeline.
+    assert_eq!(
+        v(format!(
+            "ingest_rum_items_total{{token_id=\"{id}\",signal=\"traces\"}}"
+        )),
+        Some(1.0)
+    );
+}
+
+/// Also noticed in issue 17: a 10 KB single-label Origin was accepted and echoed back, and of
+/// two Origin headers the first was used.
+#[tokio::test]
+async fn long_or_repeated_origins_are_refused_and_never_echoed() {
+    let edge = TestEdge::start().await;
+    let (id, secret) = edge.client_token(&[ORIGIN]).await;
+    let addr = edge.ingest;
+    let exchange = move |request: String| {
+        tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(request.as_bytes()).unwrap();
+            read_all_with_deadline(&mut s, Duration::from_secs(5)).0
+        })
+    };
+    let long = format!("http://{}", "a".repeat(10_000));
+    let preflight = |origins: &[&str]| {
+        let lines: String = origins.iter().map(|o| format!("Origin: {o}\r\n")).collect();
+        format!(
+            "OPTIONS /v1/traces HTTP/1.1\r\nHost: x\r\n{lines}Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let post = |origins: &[&str]| {
+        let lines: String = origins.iter().map(|o| format!("Origin: {o}\r\n")).collect();
+        format!(
+            "POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n{lines}Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        )
+    };
+    // The control: one good Origin is served and echoed.
+    let ok = exchange(post(&[ORIGIN])).await.unwrap();
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok
+        .to_ascii_lowercase()
+        .contains(&format!("access-control-allow-origin: {ORIGIN}")));
+
+    for request in [preflight(&[&long]), post(&[&long])] {
+        let answer = exchange(request).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer:.200}");
+        assert!(!answer.contains("aaaaaaaaaa"), "the long origin was echoed");
+        assert!(!answer
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin"));
+    }
+    for request in [
+        preflight(&[ORIGIN, "https://evil.example"]),
+        post(&[ORIGIN, "https://evil.example"]),
+        post(&[ORIGIN, ORIGIN]),
+    ] {
+        let answer = exchange(request).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(
+            answer.ends_with("more than one Origin header\n"),
+            "{answer}"
+        );
+        assert!(!answer
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin"));
+    }
+    let m = edge.metrics().await;
+    let v = |s: &str| common::series_value(&m, s);
+    assert_eq!(
+        v("ingest_rejected_total{token_id=\"\",endpoint=\"traces\",reason=\"bad_origin\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        v(&format!(
+            "ingest_rejected_total{{token_id=\"{id}\",endpoint=\"traces\",reason=\"missing_origin\"}}"
+        )),
+        Some(1.0)
+    );
+}

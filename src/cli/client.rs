@@ -1,9 +1,11 @@
 //! The control-plane client behind `ingest-edge token ...` and `ingest-edge audit`: HTTP calls
 //! to the admin API and human-readable tables.
 
+use std::io::{self, Write};
+
 use serde_json::{json, Value};
 
-use super::{Conn, TokenAction};
+use super::{CliError, Conn, TokenAction};
 use crate::config::Config;
 
 struct Admin {
@@ -79,7 +81,7 @@ impl Admin {
     }
 }
 
-pub fn token(conn: &Conn, action: TokenAction) -> Result<(), String> {
+pub fn token(conn: &Conn, action: TokenAction, out: &mut impl Write) -> Result<(), CliError> {
     let admin = Admin::connect(conn)?;
     use reqwest::Method;
     match action {
@@ -110,19 +112,22 @@ pub fn token(conn: &Conn, action: TokenAction) -> Result<(), String> {
                 body["limits"] = l;
             }
             let t = admin.call(Method::POST, "/api/v1/tokens", Some(body))?;
-            print_with_secret(&t, json);
+            print_with_secret(out, &t, json)?;
         }
         TokenAction::List { json } => {
             let v = admin.call(Method::GET, "/api/v1/tokens", None)?;
             if json {
-                println!("{}", pretty(&v));
+                writeln!(out, "{}", pretty(&v))?;
             } else {
-                print_table(v["tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+                print_table(
+                    out,
+                    v["tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                )?;
             }
         }
         TokenAction::Show { id, json } => {
             let t = admin.call(Method::GET, &format!("/api/v1/tokens/{id}"), None)?;
-            print_token(&t, json);
+            print_token(out, &t, json)?;
         }
         TokenAction::Update {
             id,
@@ -158,7 +163,7 @@ pub fn token(conn: &Conn, action: TokenAction) -> Result<(), String> {
                 );
             }
             let t = admin.call(Method::PATCH, &format!("/api/v1/tokens/{id}"), Some(body))?;
-            print_token(&t, json);
+            print_token(out, &t, json)?;
         }
         TokenAction::Rotate { id, grace, json } => {
             let body = match grace {
@@ -170,21 +175,21 @@ pub fn token(conn: &Conn, action: TokenAction) -> Result<(), String> {
                 &format!("/api/v1/tokens/{id}/rotate"),
                 Some(body),
             )?;
-            print_with_secret(&t, json);
+            print_with_secret(out, &t, json)?;
         }
         TokenAction::Revoke { id, json } => {
             let t = admin.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)?;
             if json {
-                println!("{}", pretty(&t));
+                writeln!(out, "{}", pretty(&t))?;
             } else {
-                println!("revoked {}", t["id"].as_str().unwrap_or(&id));
+                writeln!(out, "revoked {}", t["id"].as_str().unwrap_or(&id))?;
             }
         }
     }
     Ok(())
 }
 
-pub fn audit(conn: &Conn, limit: usize, json: bool) -> Result<(), String> {
+pub fn audit(conn: &Conn, limit: usize, json: bool, out: &mut impl Write) -> Result<(), CliError> {
     let admin = Admin::connect(conn)?;
     let v = admin.call(
         reqwest::Method::GET,
@@ -192,22 +197,24 @@ pub fn audit(conn: &Conn, limit: usize, json: bool) -> Result<(), String> {
         None,
     )?;
     if json {
-        println!("{}", pretty(&v));
+        writeln!(out, "{}", pretty(&v))?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{:<22} {:<14} {:<8} {:<17} DETAIL",
         "AT", "WHO", "ACTION", "TOKEN"
-    );
+    )?;
     for e in v["events"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        println!(
+        writeln!(
+            out,
             "{:<22} {:<14} {:<8} {:<17} {}",
             s(&e["at"]),
             s(&e["who"]),
             s(&e["action"]),
             s(&e["token_id"]),
             s(&e["detail"])
-        );
+        )?;
     }
     Ok(())
 }
@@ -224,19 +231,21 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-fn print_with_secret(t: &Value, json: bool) {
+fn print_with_secret(out: &mut impl Write, t: &Value, json: bool) -> io::Result<()> {
     if json {
-        println!("{}", pretty(t));
-        return;
+        return writeln!(out, "{}", pretty(t));
     }
-    print_token(t, false);
-    println!("\nsecret (shown once, store it now):\n{}", s(&t["token"]));
+    print_token(out, t, false)?;
+    writeln!(
+        out,
+        "\nsecret (shown once, store it now):\n{}",
+        s(&t["token"])
+    )
 }
 
-fn print_token(t: &Value, json: bool) {
+fn print_token(out: &mut impl Write, t: &Value, json: bool) -> io::Result<()> {
     if json {
-        println!("{}", pretty(t));
-        return;
+        return writeln!(out, "{}", pretty(t));
     }
     for key in [
         "id",
@@ -254,35 +263,39 @@ fn print_token(t: &Value, json: bool) {
     ] {
         let v = s(&t[key]);
         if !v.is_empty() {
-            println!("{key:<28} {v}");
+            writeln!(out, "{key:<28} {v}")?;
         }
     }
     if let Some(origins) = t["origins"].as_array().filter(|o| !o.is_empty()) {
         let list: Vec<String> = origins.iter().map(s).collect();
-        println!("{:<28} {}", "origins", list.join(" "));
+        writeln!(out, "{:<28} {}", "origins", list.join(" "))?;
     }
     if t["limits"].as_object().is_some_and(|l| !l.is_empty()) {
-        println!("{:<28} {}", "limits", t["limits"]);
+        writeln!(out, "{:<28} {}", "limits", t["limits"])?;
     }
     if t["attestation"].is_object() {
         println!("{:<28} {}", "attestation", t["attestation"]);
     }
     if t["rotation_due"].as_bool() == Some(true) {
-        println!(
+        writeln!(
+            out,
             "{:<28} older than the rotation period: rotate it",
             "warning"
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_table(tokens: &[Value]) {
-    println!(
+fn print_table(out: &mut impl Write, tokens: &[Value]) -> io::Result<()> {
+    writeln!(
+        out,
         "{:<1} {:<16} {:<12} {:<8} {:<12} {:<8} {:<20} NAME",
         "", "ID", "TYPE", "STATUS", "ENVIRONMENT", "AGE", "CREATED"
-    );
+    )?;
     for t in tokens {
         let age_days = t["age_seconds"].as_u64().unwrap_or(0) / 86_400;
-        println!(
+        writeln!(
+            out,
             "{:<1} {:<16} {:<12} {:<8} {:<12} {:<8} {:<20} {}",
             if t["rotation_due"].as_bool() == Some(true) {
                 "!"
@@ -296,12 +309,13 @@ fn print_table(tokens: &[Value]) {
             format!("{age_days}d"),
             s(&t["created_at"]),
             s(&t["name"])
-        );
+        )?;
     }
     if tokens
         .iter()
         .any(|t| t["rotation_due"].as_bool() == Some(true))
     {
-        println!("\n! = not rotated within the rotation period");
+        writeln!(out, "\n! = not rotated within the rotation period")?;
     }
+    Ok(())
 }

@@ -30,7 +30,11 @@ pub async fn handle(
     peer: IpAddr,
     endpoint: Endpoint,
 ) -> Resp {
-    let origin = auth::request_origin(req.headers());
+    let origin = match auth::request_origin(req.headers()) {
+        Ok(origin) => origin,
+        // No CORS headers: there is no one origin to answer.
+        Err(reason) => return refuse(state.usage.unknown(), endpoint, &reason.into()),
+    };
     if req.method() == Method::OPTIONS {
         return preflight(state, req, origin.as_ref());
     }
@@ -138,7 +142,9 @@ async fn accept(
         Endpoint::Logs => Signal::Logs,
         _ => Signal::Traces,
     };
-    let items = rum::count_items(signal, format, &decoded).map_err(|e| {
+    // Counting stops at the burst: more could never pass `check_items` anyway.
+    let max_items = u64::from(token.limiter.limits.items_burst.get());
+    let items = rum::count_items_up_to(signal, format, &decoded, max_items).map_err(|e| {
         Reject::new(Reason::from_label(e.reason()).unwrap_or(Reason::BadPayload))
             .with_status(e.status())
             .with_detail(e.to_string())

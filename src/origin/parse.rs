@@ -228,7 +228,9 @@ pub(super) fn fast_path(s: &str) -> Option<(Scheme, Range<usize>, u16)> {
     let mut label_start = 0;
     for (i, b) in authority.bytes().enumerate() {
         match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'-' => {}
+            // A label's 64th character leaves the fast path: the slow one refuses it (DNS
+            // labels are at most 63 bytes), as it refuses a host over 253 bytes below.
+            b'a'..=b'z' | b'0'..=b'9' | b'-' if i - label_start < 63 => {}
             b'.' if i > label_start => label_start = i + 1,
             b':' => {
                 host_end = i;
@@ -237,8 +239,8 @@ pub(super) fn fast_path(s: &str) -> Option<(Scheme, Range<usize>, u16)> {
             _ => return None,
         }
     }
-    if host_end == label_start {
-        return None; // empty host or trailing `.`
+    if host_end == label_start || host_end > 253 {
+        return None; // empty host or trailing `.`, or too long
     }
     let port = match authority.get(host_end..) {
         Some("") | None => scheme.default_port(),

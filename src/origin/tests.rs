@@ -219,6 +219,26 @@ fn hosts_must_be_well_formed() {
 }
 
 #[test]
+fn request_origins_are_held_to_the_same_host_limits_and_a_length_bound() {
+    let label63 = "a".repeat(63);
+    assert_eq!(
+        request(&format!("https://{label63}.com")).as_str(),
+        format!("https://{label63}.com")
+    );
+    // Issue 17: the fast path took any label length, so a 10 KB single label was echoed.
+    for long in [
+        format!("http://a{label63}"),
+        format!("https://a{label63}.com:8443"),
+        format!("http://{}", "a".repeat(10_000)),
+        format!("https://{}com", format!("{label63}.").repeat(4)),
+    ] {
+        assert!(RequestOrigin::parse(long.as_bytes()).is_err(), "{long}");
+    }
+    let over = format!("https://{}", "A".repeat(MAX_REQUEST_ORIGIN_LEN));
+    assert!(RequestOrigin::parse(over.as_bytes()).is_err());
+}
+
+#[test]
 fn wildcards_must_be_whole_labels_and_not_the_tld() {
     assert_invalid("https://*", OriginError::WildcardTld);
     assert_invalid("https://*.*", OriginError::WildcardTld);

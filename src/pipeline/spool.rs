@@ -21,7 +21,7 @@ use super::segment::{
     list_segments, read_ack, scan_segment, segment_path, write_ack, Position, Stop,
 };
 use super::stats::{Backlog, QueueMetrics, Reservation};
-use super::writer::{create_segment, Writer, WriterMsg};
+use super::writer::{create_segment, Damage, Writer, WriterMsg};
 use super::{HandoffError, Queue};
 
 /// State of one queue shared by its writer, its reader and the metrics.
@@ -275,7 +275,7 @@ impl Spool {
             len: 0,
             segment_bytes,
             shared: Arc::clone(&shared),
-            broken: false,
+            damage: Damage::None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()

@@ -4,7 +4,8 @@
 //! so the number of fsyncs tracks the disk's speed, not the request rate.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -60,8 +61,27 @@ pub(crate) struct Writer {
     pub segment_bytes: u64,
     /// Segment list, durable end and backlog shared with readers.
     pub shared: Arc<SpoolShared>,
-    /// Set after a failed write or roll: the next group first tries to start a fresh segment.
-    pub broken: bool,
+    /// What the last failed group left to repair before the next one is written.
+    pub damage: Damage,
+}
+
+/// What a failed group left behind. Repairs stay on the active segment wherever that is safe:
+/// starting a new segment per failure would leave one empty file per refused request on a
+/// full disk (41 files after 40 refusals), and a new file is the last thing a full disk
+/// needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Damage {
+    /// The last group is durable.
+    None,
+    /// A write failed (typically `ENOSPC`): bytes past the durable length may be on the file.
+    /// Cut them and retry in the same segment.
+    Write,
+    /// An fsync failed. The kernel may have dropped the pages it could not write and will not
+    /// report that again, so this file is not trusted with more data once it holds durable
+    /// records: seal it at its durable length and go on in a new segment. An empty segment has
+    /// nothing to protect and is cut and reused instead, so failures alone never create more
+    /// than one new file.
+    Sync,
 }
 
 /// Creates segment `id` and makes its directory entry durable. Only ever called with an id
@@ -79,6 +99,27 @@ pub(crate) fn create_segment(dir: &std::path::Path, id: u64) -> io::Result<File>
 
 fn copy_err(e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), e.to_string())
+}
+
+/// What the writer does before the next group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prepare {
+    Nothing,
+    /// Cut the active segment back to its durable length.
+    Cut,
+    /// Seal the active segment and start the next.
+    Roll,
+}
+
+/// Only a full segment or a failed fsync behind durable records starts a new segment: after
+/// a roll the active segment is empty, so a run of failures creates at most one file.
+fn prepare(damage: Damage, len: u64, segment_bytes: u64) -> Prepare {
+    match damage {
+        Damage::Sync if len > 0 => Prepare::Roll,
+        Damage::Write | Damage::Sync => Prepare::Cut,
+        Damage::None if len >= segment_bytes && len > 0 => Prepare::Roll,
+        Damage::None => Prepare::Nothing,
+    }
 }
 
 impl Writer {
@@ -127,10 +168,14 @@ impl Writer {
 
     fn commit(&mut self, group: &mut Vec<Pending>, buf: &mut Vec<u8>) {
         let result = self.write_group(group, buf);
-        if let Err(e) = &result {
+        if let Err((damage, e)) = &result {
             tracing::error!(dir = %self.dir.display(), error = %e, "spool append failed");
-            self.broken = true;
+            // A failed repair leaves the earlier damage in place, to be repaired next time.
+            if *damage != Damage::None {
+                self.damage = *damage;
+            }
         }
+        let result = result.map_err(|(_, e)| e);
         for p in group.drain(..) {
             if result.is_ok() {
                 p.reservation.keep();
@@ -139,16 +184,29 @@ impl Writer {
         }
     }
 
-    fn write_group(&mut self, group: &[Pending], buf: &mut Vec<u8>) -> io::Result<()> {
-        if self.broken || (self.len >= self.segment_bytes && self.len > 0) {
-            self.roll()?;
+    /// Writes and syncs one group. On failure, says what it left to repair (`Damage::None`:
+    /// the repair of an earlier failure failed, nothing new to add).
+    fn write_group(
+        &mut self,
+        group: &[Pending],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), (Damage, io::Error)> {
+        let no_new_damage = |e| (Damage::None, e);
+        match prepare(self.damage, self.len, self.segment_bytes) {
+            Prepare::Roll => self.roll().map_err(no_new_damage)?,
+            Prepare::Cut => self.cut().map_err(no_new_damage)?,
+            Prepare::Nothing => {}
         }
+        self.damage = Damage::None;
         buf.clear();
         for p in group {
             buf.extend_from_slice(&p.frame);
         }
-        self.file.write_all(buf)?;
-        self.file.sync_data()?;
+        // At the durable length, not the file cursor: a failed write may have moved the cursor.
+        self.file
+            .write_all_at(buf, self.len)
+            .map_err(|e| (Damage::Write, e))?;
+        self.file.sync_data().map_err(|e| (Damage::Sync, e))?;
         self.shared
             .metrics
             .fsyncs
@@ -165,12 +223,17 @@ impl Writer {
         Ok(())
     }
 
+    /// Drops whatever a failed write left past the durable length, so readers and recovery
+    /// see a clean end and the retry writes where it belongs.
+    fn cut(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.sync_all()
+    }
+
     /// Seals the active segment at its durable length and starts the next one.
     fn roll(&mut self) -> io::Result<()> {
-        if self.broken {
-            // Cut whatever a failed write left behind, so readers and recovery see a clean end.
-            self.file.set_len(self.len)?;
-            self.file.sync_all()?;
+        if self.damage != Damage::None {
+            self.cut()?;
         }
         let next = self.active + 1;
         let file = create_segment(&self.dir, next)?;
@@ -178,7 +241,46 @@ impl Writer {
         self.file = file;
         self.active = next;
         self.len = 0;
-        self.broken = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays failures of every kind, none of them followed by a durable group, the way a
+    /// full or failing disk does, and counts the segment files the writer would create.
+    #[test]
+    fn a_run_of_failures_creates_at_most_one_segment() {
+        for start_len in [0, 1, 4096, 64 << 20] {
+            for pattern in 0u32..256 {
+                let (mut len, mut damage, mut created) = (start_len, Damage::None, 0);
+                for i in 0..8 {
+                    if prepare(damage, len, 64 << 20) == Prepare::Roll {
+                        created += 1;
+                        len = 0;
+                    }
+                    damage = if pattern >> i & 1 == 1 {
+                        Damage::Sync
+                    } else {
+                        Damage::Write
+                    };
+                }
+                assert!(
+                    created <= 1,
+                    "len {start_len}, pattern {pattern:08b}: {created} files"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_write_failure_is_repaired_in_place_and_a_sync_failure_behind_data_rolls() {
+        assert_eq!(prepare(Damage::Write, 4096, 1 << 20), Prepare::Cut);
+        assert_eq!(prepare(Damage::Sync, 4096, 1 << 20), Prepare::Roll);
+        assert_eq!(prepare(Damage::Sync, 0, 1 << 20), Prepare::Cut);
+        assert_eq!(prepare(Damage::None, 1 << 20, 1 << 20), Prepare::Roll);
+        assert_eq!(prepare(Damage::None, 10, 1 << 20), Prepare::Nothing);
     }
 }

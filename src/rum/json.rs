@@ -12,18 +12,30 @@
 //! spine `resource*[] -> scope*[] -> items[]` (objects and arrays, `null` taken as unset as
 //! proto3 JSON says), that every item is an object, and each item's ids (hex, case-insensitive,
 //! empty or of the exact length) and timestamps (`fixed64` as number or decimal string). Every
-//! other field, known or not, is skipped with `IgnoredAny`: still checked to be well-formed JSON
-//! (with serde_json's nesting limit), but not typed. Unknown fields are ignored, as OTLP/JSON
-//! receivers must. A repeated spine key is refused, so that the count is unambiguous.
+//! other field, known or not, is skipped with `IgnoredAny`: still checked to be well-formed JSON,
+//! but not typed. Unknown fields are ignored, as OTLP/JSON receivers must. A repeated spine key
+//! is refused, so that the count is unambiguous.
+//!
+//! Nesting: serde_json skips an ignored value iteratively and without its recursion limit, so
+//! `[` x 100,000 inside an attribute was accepted and forwarded to receivers that may recurse
+//! on it (issue 17). [`check_depth`] refuses any body nested deeper than [`MAX_JSON_DEPTH`]
+//! first, in one pass over the bytes without recursion.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 use super::{RumError, Signal};
 
+/// The deepest nesting of arrays and objects accepted anywhere in a JSON body. The same as
+/// serde_json's own recursion limit, so a skipped value is held to the bound a typed one is.
+/// Real OTLP is far shallower: a span attribute's value sits 10 levels deep, and each nested
+/// `arrayValue` / `kvlistValue` adds 3.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// Counts the spans or log records of a JSON export request (the whole body must be one JSON
 /// object, in UTF-8).
 pub(super) fn count(signal: Signal, body: &[u8]) -> Result<u64, RumError> {
+    check_depth(body)?;
     // Checked up front so that strings skipped by `IgnoredAny` are valid UTF-8 too.
     let text = std::str::from_utf8(body).map_err(|_| RumError::BadJson)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -35,6 +47,38 @@ pub(super) fn count(signal: Signal, body: &[u8]) -> Result<u64, RumError> {
     .map_err(|_| RumError::BadJson)?;
     deserializer.end().map_err(|_| RumError::BadJson)?;
     Ok(count)
+}
+
+/// Refuses a body whose arrays and objects nest deeper than [`MAX_JSON_DEPTH`]. Brackets inside
+/// strings do not count; anything else malformed is left to the parser (this pass only has to
+/// be right for bodies the parser would accept).
+fn check_depth(body: &[u8]) -> Result<(), RumError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(RumError::JsonTooDeep);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The message being walked, from the request down to one span or log record.

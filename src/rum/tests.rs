@@ -2,10 +2,13 @@
 //! and every way a body or a Content-Type is refused.
 
 use super::*;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -283,18 +286,46 @@ fn wrong_shapes_are_refused() {
 
 #[test]
 fn hostile_nesting_neither_overflows_the_stack_nor_miscounts() {
-    // Skipped values are walked iteratively by serde_json: valid however deep.
+    // Issue 17: serde_json skips ignored values without its depth limit, so these were accepted
+    // (and forwarded). Refused now, in one pass and without recursion.
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-    assert_eq!(traces_json(&format!(r#"{{"x":{deep}}}"#)), Ok(0));
+    assert_eq!(
+        traces_json(&format!(r#"{{"x":{deep}}}"#)),
+        Err(RumError::JsonTooDeep)
+    );
     assert_eq!(
         traces_json(&with_spans(&format!(r#"{{"attributes":{deep}}}"#))),
-        Ok(1)
+        Err(RumError::JsonTooDeep)
     );
     let unbalanced = "[".repeat(100_000) + &"]".repeat(99_999);
     assert_eq!(
         traces_json(&with_spans(&format!(r#"{{"attributes":{unbalanced}}}"#))),
-        Err(RumError::BadJson)
+        Err(RumError::JsonTooDeep)
     );
+    // 1 MB of `[` alone: no stack overflow.
+    assert_eq!(
+        traces_json(&"[".repeat(1 << 20)),
+        Err(RumError::JsonTooDeep)
+    );
+    // `with_spans` encloses an attribute value in 7 levels (request, resourceSpans, one
+    // resource, scopeSpans, one scope, spans, the span): exactly the limit passes, one more not.
+    let nested = |levels: usize| {
+        with_spans(&format!(
+            r#"{{"attributes":{}{}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        ))
+    };
+    let room = MAX_JSON_DEPTH - 7;
+    assert_eq!(traces_json(&nested(room)), Ok(1));
+    assert_eq!(traces_json(&nested(room + 1)), Err(RumError::JsonTooDeep));
+    // Brackets inside strings (escaped quotes included) are not nesting.
+    let in_strings = format!(r#"{{"x":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
+    assert_eq!(traces_json(&in_strings), Ok(0));
+    assert_eq!(logs_json(&in_strings), Ok(0));
+    let error = RumError::JsonTooDeep;
+    assert_eq!((error.status(), error.reason()), (400, "bad_payload"));
+    assert_eq!(error.to_string(), "JSON nested deeper than 128 levels");
 }
 
 #[test]

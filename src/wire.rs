@@ -1,18 +1,20 @@
-//! A minimal, allocation-free protobuf wire reader over a borrowed buffer: the hot path walks
-//! the decompressed body with it and borrows every string instead of building owned messages.
+//! A minimal, allocation-free protobuf wire reader over a borrowed buffer, shared by the
+//! remote_write scanners and the OTLP walker (`rum/proto.rs`): the hot path walks the
+//! decompressed body with it and borrows every string instead of building owned messages.
 //!
 //! It accepts exactly what prost accepts for the messages read here: tags 1 to 2^29-1, varints
 //! of at most 10 bytes, the four wire types plus groups (skipped, as prost skips an unknown
 //! group), and length prefixes that stay inside the buffer. Callers refuse a known field that
-//! arrives with the wrong wire type, as prost does.
+//! arrives with the wrong wire type, as prost does. Groups spend prost's recursion budget
+//! ([`RECURSION_LIMIT`]) the way prost does, from the budget left to the message being read.
 
 /// The body is not well-formed protobuf.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct WireError;
+pub(crate) struct WireError;
 
 /// One field's value; length-delimited payloads borrow from the buffer.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Value<'a> {
+pub(crate) enum Value<'a> {
     /// Wire type 0.
     Varint(u64),
     /// Wire type 1.
@@ -28,7 +30,7 @@ pub(super) enum Value<'a> {
 impl<'a> Value<'a> {
     /// The payload of a length-delimited field, or a wire error for any other wire type.
     #[inline]
-    pub(super) fn bytes(self) -> Result<&'a [u8], WireError> {
+    pub(crate) fn bytes(self) -> Result<&'a [u8], WireError> {
         match self {
             Value::Len(b) => Ok(b),
             _ => Err(WireError),
@@ -37,25 +39,38 @@ impl<'a> Value<'a> {
 }
 
 /// Iterates over the fields of one message.
-pub(super) struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     /// What is left of the message.
     rest: &'a [u8],
+    /// prost's recursion budget left for this message's fields: nested messages and skipped
+    /// groups each spend one, and nothing may be skipped or entered at 0.
+    recursion: u32,
 }
 
-/// Groups nested deeper than this are refused (prost's recursion limit is 100).
-const MAX_GROUP_DEPTH: u32 = 100;
+/// prost's `RECURSION_LIMIT`: the budget of a top-level message.
+pub(crate) const RECURSION_LIMIT: u32 = 100;
 
 impl<'a> Fields<'a> {
-    /// Reads the fields of `message`.
+    /// Reads the fields of `message` with a top-level message's budget.
     #[inline]
-    pub(super) fn new(message: &'a [u8]) -> Fields<'a> {
-        Fields { rest: message }
+    pub(crate) fn new(message: &'a [u8]) -> Fields<'a> {
+        Fields::nested(message, RECURSION_LIMIT)
+    }
+
+    /// Reads the fields of a message decoded with `recursion` budget left (prost's
+    /// `DecodeContext`): a top-level message has [`RECURSION_LIMIT`], its sub-messages one less.
+    #[inline]
+    pub(crate) fn nested(message: &'a [u8], recursion: u32) -> Fields<'a> {
+        Fields {
+            rest: message,
+            recursion,
+        }
     }
 
     /// The next (tag, value), `None` at the end of the message. After an error the iterator
     /// is exhausted, so no loop over it can spin on a malformed field.
     #[inline(always)]
-    pub(super) fn next_field(&mut self) -> Option<Result<(u32, Value<'a>), WireError>> {
+    pub(crate) fn next_field(&mut self) -> Option<Result<(u32, Value<'a>), WireError>> {
         if self.rest.is_empty() {
             return None;
         }
@@ -74,7 +89,7 @@ impl<'a> Fields<'a> {
             1 => Value::Fixed64(u64::from_le_bytes(take_array(&mut self.rest)?)),
             2 => Value::Len(read_len(&mut self.rest)?),
             3 => {
-                skip_group(&mut self.rest, tag, 1)?;
+                skip_group(&mut self.rest, tag, self.recursion)?;
                 Value::Group
             }
             5 => Value::Fixed32(u32::from_le_bytes(take_array(&mut self.rest)?)),
@@ -98,7 +113,7 @@ fn read_key(buf: &mut &[u8]) -> Result<(u32, u8), WireError> {
 
 /// A base-128 varint of at most 10 bytes (the 10th may only carry the top bit of a u64).
 #[inline(always)]
-pub(super) fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+pub(crate) fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
     // One byte is by far the common case (tags, small lengths, small refs).
     if let Some((&b, rest)) = buf.split_first() {
         if b < 0x80 {
@@ -141,20 +156,25 @@ fn take_array<const N: usize>(buf: &mut &[u8]) -> Result<[u8; N], WireError> {
     Ok(*head)
 }
 
-/// Skips a group whose start key (with `tag`) was just read, up to its matching end key.
-/// Every iteration consumes at least one byte, so the loop is bounded by the buffer.
-fn skip_group(buf: &mut &[u8], tag: u32, depth: u32) -> Result<(), WireError> {
-    if depth > MAX_GROUP_DEPTH {
-        return Err(WireError);
-    }
+/// Skips a group whose start key (with `tag`) was just read, up to its matching end key, with
+/// `recursion` budget left (prost's `skip_field`: refused at 0; every field inside is skipped
+/// with one less, so even a varint is refused at 0). Every iteration consumes at least one
+/// byte, and the recursion depth is bounded by the budget.
+fn skip_group(buf: &mut &[u8], tag: u32, recursion: u32) -> Result<(), WireError> {
+    let inner = recursion.checked_sub(1).ok_or(WireError)?;
     loop {
         let (t, wire_type) = read_key(buf)?;
+        if wire_type == 4 && t == tag {
+            return Ok(());
+        }
+        if inner == 0 {
+            return Err(WireError);
+        }
         match wire_type {
             0 => drop(read_varint(buf)?),
             1 => drop(take_array::<8>(buf)?),
             2 => drop(read_len(buf)?),
-            3 => skip_group(buf, t, depth + 1)?,
-            4 if t == tag => return Ok(()),
+            3 => skip_group(buf, t, inner)?,
             5 => drop(take_array::<4>(buf)?),
             _ => return Err(WireError),
         }
