@@ -203,7 +203,7 @@ pub fn verify(
     if !claims.aud.contains_project(pn) {
         return Err(AppCheckError::Audience);
     }
-    if !settings.app_ids.iter().any(|id| *id == claims.sub) {
+    if !settings.app_ids.contains(&claims.sub) {
         return Err(AppCheckError::App);
     }
     Ok(())

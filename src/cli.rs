@@ -26,6 +26,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of the token variant (its flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the edge.
     Serve {
