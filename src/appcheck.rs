@@ -12,6 +12,10 @@
 //! future and `nbf` not ahead (jsonwebtoken, 60 s leeway), `iat` not ahead (60 s), issuer
 //! `https://firebaseappcheck.googleapis.com/<project_number>`, an audience (string or array)
 //! containing `projects/<project_number>`, and `sub` one of the token's `app_ids`.
+//!
+//! A token whose signature checked is remembered by its SHA-256 with its claims (bounded, see
+//! `jwks`), so an app's later requests with the same token skip the RSA work (about 140 µs
+//! against 0.45 µs in a release build); the claim checks run on every request.
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
@@ -118,18 +122,23 @@ pub enum AppCheckError {
     App,
 }
 
-/// The claims looked at; anything else in the token is ignored.
-#[derive(Deserialize)]
-struct Claims {
+/// The claims looked at; anything else in the token is ignored. Kept (see
+/// [`jwks::KeyStore::remember`]) once the signature checked, so the time, issuer, audience and
+/// app checks can run again on a later request without RSA work.
+#[derive(Debug, Deserialize)]
+pub struct Claims {
     iss: String,
     sub: String,
     aud: Audience,
+    exp: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
     #[serde(default)]
     iat: Option<u64>,
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Audience {
     One(String),
@@ -172,11 +181,18 @@ pub fn verify(
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(AppCheckError::TooLarge);
     }
+    // An app sends the same App Check token until it nears expiry: after the first request,
+    // a SHA-256 and a map lookup instead of an RSA verification.
+    let digest = jwks::digest(raw);
+    if let Some(claims) = keys.verified(&digest) {
+        return check_claims(&claims, settings, now);
+    }
     let jwt_header = jsonwebtoken::decode_header(raw).map_err(|_| AppCheckError::Malformed)?;
     if jwt_header.alg != Algorithm::RS256 {
         return Err(AppCheckError::Algorithm);
     }
     let kid = jwt_header.kid.as_deref().ok_or(AppCheckError::UnknownKey)?;
+    let generation = keys.generation();
     let set = keys.current();
     let key = set.get(kid).ok_or(AppCheckError::UnknownKey)?;
     let data = jsonwebtoken::decode::<Claims>(raw, key, keys.validation()).map_err(|e| {
@@ -189,11 +205,19 @@ pub fn verify(
             _ => AppCheckError::Malformed,
         }
     })?;
-    let claims = data.claims;
-    if claims
-        .iat
-        .is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS))
-    {
+    let claims = std::sync::Arc::new(data.claims);
+    keys.remember(digest, generation, claims.clone());
+    check_claims(&claims, settings, now)
+}
+
+/// Everything but the signature, against one token's settings at `now`: also what a
+/// remembered token goes through on each later request.
+fn check_claims(claims: &Claims, settings: &Attestation, now: u64) -> Result<(), AppCheckError> {
+    if claims.exp.saturating_add(LEEWAY_SECS) < now {
+        return Err(AppCheckError::Expired);
+    }
+    let ahead = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(LEEWAY_SECS));
+    if ahead(claims.nbf) || ahead(claims.iat) {
         return Err(AppCheckError::NotYetValid);
     }
     let pn = settings.project_number.as_str();

@@ -9,8 +9,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
+
+use dashmap::DashMap;
+use sha2::{Digest as _, Sha256};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{DecodingKey, Validation};
@@ -24,6 +28,16 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Parsed keys by `kid`.
 pub type KeySet = HashMap<String, DecodingKey>;
 
+/// Most App Check tokens remembered as verified. Only tokens with a valid signature get in,
+/// so the set is bounded by genuine app installs, not by what an attacker sends; when it is
+/// full it is emptied (the next request of each install pays one verification again).
+const MAX_VERIFIED: usize = 65_536;
+
+/// SHA-256 of an App Check token: the key it is remembered under.
+pub fn digest(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
 /// The keys of `mobile.app_check_jwks_file`, kept fresh.
 pub struct KeyStore {
     /// The configured file; `None`: no keys, every check fails (as `UnknownKey`).
@@ -35,6 +49,14 @@ pub struct KeyStore {
     loaded_from: Mutex<Option<(SystemTime, u64, u64)>>,
     /// Built once: RS256 only, 60 s leeway (see `super::validation`).
     validation: Validation,
+    /// Tokens whose signature checked, by digest, with their claims; emptied when the keys
+    /// change (a removed key must stop working), expired ones dropped on each refresh tick.
+    verified: DashMap<[u8; 32], (u64, Arc<super::Claims>)>,
+    /// Bumped after each key change; an entry verified under an older generation is ignored
+    /// (a request that checked a signature with the old keys while they were replaced).
+    generation: AtomicU64,
+    /// Entries in `verified`, kept by hand: `DashMap::len` locks every shard.
+    verified_len: AtomicUsize,
 }
 
 /// Why a JWKS file was not loaded (logged; the previous keys stay).
@@ -64,6 +86,9 @@ impl KeyStore {
             keys: RwLock::new(Arc::new(KeySet::new())),
             loaded_from: Mutex::new(None),
             validation: super::validation(),
+            verified: DashMap::new(),
+            generation: AtomicU64::new(0),
+            verified_len: AtomicUsize::new(0),
         };
         store.refresh();
         store
@@ -81,9 +106,54 @@ impl KeyStore {
         &self.validation
     }
 
+    /// The current key generation; read it before [`KeyStore::current`] and pass it to
+    /// [`KeyStore::remember`].
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(SeqCst)
+    }
+
+    /// The claims of a token verified before with the current keys.
+    pub(super) fn verified(&self, digest: &[u8; 32]) -> Option<Arc<super::Claims>> {
+        let current = self.generation();
+        self.verified
+            .get(digest)
+            .filter(|e| e.0 == current)
+            .map(|e| e.1.clone())
+    }
+
+    /// Remembers a token whose signature checked with the keys of `generation`.
+    pub(super) fn remember(&self, digest: [u8; 32], generation: u64, claims: Arc<super::Claims>) {
+        if self.verified_len.load(Relaxed) >= MAX_VERIFIED {
+            self.forget_all();
+        }
+        if self.verified.insert(digest, (generation, claims)).is_none() {
+            self.verified_len.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Forgets every remembered token (key changes; tests measure the uncached cost with it).
+    pub fn forget_all(&self) {
+        self.verified.clear();
+        self.verified_len.store(0, Relaxed);
+    }
+
+    /// Drops remembered tokens past their `exp` (and the leeway), so the map holds only
+    /// tokens still in use.
+    fn forget_expired(&self, now: u64) {
+        self.verified
+            .retain(|_, (_, c)| c.exp.saturating_add(super::LEEWAY_SECS) >= now);
+        self.verified_len.store(self.verified.len(), Relaxed);
+    }
+
+    /// How many tokens are remembered (tests).
+    pub fn remembered(&self) -> usize {
+        self.verified_len.load(Relaxed)
+    }
+
     /// Re-reads the file if its modification time, length or inode changed. Returns whether new keys
     /// were installed. Blocking file I/O: call it off the request path.
     pub fn refresh(&self) -> bool {
+        self.forget_expired(crate::time::unix_now());
         let Some(path) = &self.path else {
             return false;
         };
@@ -115,6 +185,10 @@ impl KeyStore {
                     Ok(mut k) => *k = keys,
                     Err(poisoned) => *poisoned.into_inner() = keys,
                 }
+                // Verified with keys that may be gone: verify again (the bump after the swap
+                // also voids what a request verifying right now remembers).
+                self.generation.fetch_add(1, SeqCst);
+                self.forget_all();
                 true
             }
             Err(e) => {

@@ -189,6 +189,43 @@ fn every_wrong_token_fails_with_its_reason() {
     );
 }
 
+/// A token whose signature checked is remembered, but every later request still checks its
+/// time window and the token's settings (only the RSA work is skipped).
+#[test]
+fn a_remembered_token_is_still_checked_for_time_and_settings() {
+    let keys = keys();
+    let now = now();
+    let token = mint(&with("exp", json!(now + 30)));
+    assert_eq!(check(&keys, &token), Ok(()));
+    assert_eq!(keys.remembered(), 1);
+    assert_eq!(check(&keys, &token), Ok(()));
+    assert_eq!(keys.remembered(), 1, "the same token is remembered once");
+    let enforce = settings(Mode::Enforce);
+    let raw = Some(token.as_bytes());
+    assert_eq!(
+        verify(&keys, &enforce, raw, now + 200),
+        Err(AppCheckError::Expired)
+    );
+    assert_eq!(
+        verify(&keys, &enforce, raw, now - 600),
+        Err(AppCheckError::NotYetValid)
+    );
+    let mut other_project = settings(Mode::Enforce);
+    other_project.project_number = "42".into();
+    assert_eq!(
+        verify(&keys, &other_project, raw, now),
+        Err(AppCheckError::Issuer)
+    );
+    let mut other_app = settings(Mode::Enforce);
+    other_app.app_ids = vec!["1:123456789012:android:other".into()];
+    assert_eq!(verify(&keys, &other_app, raw, now), Err(AppCheckError::App));
+    // Refused signatures are never remembered: each costs a verification again.
+    let forged = mint_with("other-key.pem", "test-key-1", &good_claims());
+    assert_eq!(check(&keys, &forged), Err(AppCheckError::Signature));
+    assert_eq!(check(&keys, &forged), Err(AppCheckError::Signature));
+    assert_eq!(keys.remembered(), 1);
+}
+
 #[test]
 fn settings_are_validated_and_off_is_nothing() {
     assert_eq!(settings(Mode::Off).validated(), Ok(None));
@@ -254,28 +291,29 @@ fn verify_timing() {
     let token = mint(&good_claims());
     let settings = settings(Mode::Enforce);
     let n = 200u32;
-    let start = Instant::now();
-    for _ in 0..n {
-        assert_eq!(
-            verify(&keys, &settings, Some(token.as_bytes()), now()),
-            Ok(())
-        );
-    }
-    let per = start.elapsed() / n;
-    let bad = mint(&with("sub", json!("1:1:android:x")));
-    let start = Instant::now();
-    for _ in 0..n {
-        assert!(verify(&keys, &settings, Some(bad.as_bytes()), now()).is_err());
-    }
-    let per_bad = start.elapsed() / n;
-    let cheap = "a".repeat(MAX_TOKEN_BYTES + 1);
-    let start = Instant::now();
-    for _ in 0..n {
-        assert!(verify(&keys, &settings, Some(cheap.as_bytes()), now()).is_err());
-    }
+    let time = |token: &str, forget: bool, ok: bool| {
+        let start = Instant::now();
+        for _ in 0..n {
+            if forget {
+                keys.forget_all();
+            }
+            let r = verify(&keys, &settings, Some(token.as_bytes()), now());
+            assert_eq!(r.is_ok(), ok, "{r:?}");
+        }
+        start.elapsed() / n
+    };
+    let first = time(&token, true, true);
+    let remembered = time(&token, false, true);
+    let wrong_app = time(&mint(&with("sub", json!("1:1:android:x"))), true, false);
+    let forged = time(
+        &mint_with("other-key.pem", "test-key-1", &good_claims()),
+        false,
+        false,
+    );
+    let oversized = time(&"a".repeat(MAX_TOKEN_BYTES + 1), false, false);
     println!(
-        "app check verify: {per:?} per valid token, {per_bad:?} per wrong-app token, {:?} per oversized one ({n} each, token {} bytes)",
-        start.elapsed() / n,
+        "app check verify ({n} each, token {} bytes): valid, first seen {first:?}; valid, remembered {remembered:?}; \
+         wrong app {wrong_app:?}; bad signature {forged:?}; oversized {oversized:?}",
         token.len()
     );
 }
