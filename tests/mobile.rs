@@ -268,6 +268,49 @@ async fn web_tokens_ignore_the_mobile_headers() {
         None,
         "web tokens have no mobile series"
     );
+
+    // X-Client-Id does not key a web token's per-client budget: a fresh id per request from
+    // one address still spends that address's budget.
+    let (_, tight) = edge
+        .create_token(
+            json!({"name": "tight", "type": "client", "origins": ["https://app.example.com"],
+            "limits": {"per_client_requests_per_second": 1, "per_client_requests_burst": 3}}),
+        )
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let id = format!("fresh-install-{i}");
+        let h = [
+            ("origin", "https://app.example.com"),
+            ("x-client-id", id.as_str()),
+        ];
+        statuses.push(send(&edge, &tight, &h, 1).await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 4,
+        "{statuses:?}"
+    );
+    edge.stop().await;
+}
+
+/// A preflight naming a mobile token in `?token=` is refused: no page may use it.
+#[tokio::test]
+async fn preflight_with_a_mobile_token_is_refused() {
+    let edge = TestEdge::start().await;
+    let (_, secret) = mobile_token(&edge, &[APP], json!({})).await;
+    let r = edge
+        .http
+        .request(
+            Method::OPTIONS,
+            edge.ingest_url(&format!("/v1/traces?token={secret}")),
+        )
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
     edge.stop().await;
 }
 
