@@ -40,6 +40,8 @@ fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
             usage: Arc::new(TokenUsage::new(id)),
             limiter: Arc::new(TokenLimiter::new(limits, true)),
             revoked: false,
+            disabled: false,
+            abuse: Default::default(),
             name: "bench".into(),
             environment: "production".into(),
             client_type: None,
@@ -75,6 +77,71 @@ fn otlp_counting(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("count_items/otlp-json fixture", |b| {
         b.iter(|| count_items(Signal::Traces, Format::Json, &body).unwrap())
+    });
+    g.finish();
+}
+
+/// What abuse monitoring adds to one request, measured alone so it can be set against the
+/// whole requests below: the watch's hooks (client sketch, item counters, throttle flag,
+/// last-used minute; for RUM the first-seen origin filter) and, for remote_write, on one
+/// request in `SERIES_SAMPLE` (4), the label-set hash of every series of the fixture, its
+/// per-request buffer and the sketch inserts. Per remote_write request on average:
+/// unsampled + (sampled - unsampled) / 4.
+fn monitoring(c: &mut Criterion) {
+    use ingest_edge::abuse::hll::{fold_label, mix};
+    use ingest_edge::remote_write::proto_v1::WriteRequest;
+    let wire = std::fs::read(fixtures().join("prometheus-2.42/body_000.bin")).unwrap();
+    let raw = snap::raw::Decoder::new().decompress_vec(&wire).unwrap();
+    let req: WriteRequest = prost::Message::decode(raw.as_slice()).unwrap();
+    let items = req
+        .timeseries
+        .iter()
+        .map(|t| t.samples.len() as u64)
+        .sum::<u64>();
+    let peer: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+    let usage = TokenUsage::new(Arc::from("tk_bench"));
+    let watch = &usage.watch;
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut g = c.benchmark_group("abuse");
+    g.bench_function("rw hooks, unsampled request", |b| {
+        b.iter(|| {
+            watch.client(peer);
+            criterion::black_box(watch.sample_series());
+            watch.passed(items).unwrap();
+            watch.accepted(items, wire.len() as u64, 1_700_000_000);
+        })
+    });
+    g.bench_function(
+        format!(
+            "rw hooks, sampled request ({} series hashed)",
+            req.timeseries.len()
+        ),
+        |b| {
+            b.iter(|| {
+                hashes.clear();
+                for ts in &req.timeseries {
+                    let mut h = 0;
+                    for l in &ts.labels {
+                        h = fold_label(h, &l.name, &l.value);
+                    }
+                    hashes.push(mix(h));
+                }
+                watch.client(peer);
+                watch.series(criterion::black_box(&hashes));
+                watch.passed(items).unwrap();
+                watch.accepted(items, wire.len() as u64, 1_700_000_000);
+            })
+        },
+    );
+    let origins = OriginList::parse_all(&["http://localhost:3000"]).unwrap();
+    let origin = RequestOrigin::parse(b"http://localhost:3000").unwrap();
+    g.bench_function("rum hooks per request", |b| {
+        b.iter(|| {
+            watch.client(peer);
+            watch.origin_allowed(&origins, &origin);
+            watch.passed(12).unwrap();
+            watch.accepted(12, 3000, 1_700_000_000);
+        })
     });
     g.finish();
 }
@@ -158,5 +225,11 @@ fn whole_requests(c: &mut Criterion) {
     rt.block_on(edge.shutdown());
 }
 
-criterion_group!(benches, lookup_and_origin, otlp_counting, whole_requests);
+criterion_group!(
+    benches,
+    lookup_and_origin,
+    otlp_counting,
+    monitoring,
+    whole_requests
+);
 criterion_main!(benches);

@@ -111,7 +111,8 @@ LT_LIMITS='"limits":{"requests_per_second":1000000,"requests_burst":1000000,"ite
 # and creates a
 # remote_write and a web client token. Sets EDGE_PID, EDGE_PORT, EDGE_OPS_PORT, RW_TOKEN,
 # CLIENT_TOKEN. The process runs in its data dir so no config/edge.toml is picked up: the
-# built-in defaults plus the environment below are what is measured.
+# built-in defaults plus the environment below are what is measured (plus LT_EDGE_CONFIG, a
+# config file, when set: transport.sh uses it for the TLS files).
 lt_start_edge() {
     local dir ports resp
     dir=$(mktemp -d -p "$WORK" edge.XXXXXX)
@@ -125,7 +126,7 @@ lt_start_edge() {
             INGEST_EDGE_REMOTE_WRITE_UPSTREAM="http://127.0.0.1:$SINK_PORT/api/v1/write" \
             INGEST_EDGE_OTLP_UPSTREAM="http://127.0.0.1:$SINK_PORT" \
             INGEST_EDGE_LOG="${INGEST_EDGE_LOG:-warn}" \
-            exec "$EDGE" serve
+            exec "$EDGE" serve ${LT_EDGE_CONFIG:+--config "$LT_EDGE_CONFIG"}
     ) >"$dir/edge.log" 2>&1 &
     EDGE_PID=$!
     EDGE_LOG="$dir/edge.log"

@@ -154,7 +154,16 @@ pub fn view(state: &AppState, r: &TokenRecord) -> Value {
         "tenant": r.tenant,
         "limits": r.limits,
         "attestation": r.attestation,
-        "status": if r.is_revoked() { "revoked" } else { "active" },
+        "status": if r.is_revoked() {
+            "revoked"
+        } else if r.is_disabled() {
+            "disabled"
+        } else {
+            "active"
+        },
+        "disabled_at": r.disabled_at.map(rfc3339),
+        "abuse": r.abuse.resolve(&state.config.abuse),
+        "last_used_at": last_used_at(state, r).map(rfc3339),
         "created_at": rfc3339(r.created_at),
         "rotated_at": r.rotated_at.map(rfc3339),
         "revoked_at": r.revoked_at.map(rfc3339),
@@ -162,6 +171,16 @@ pub fn view(state: &AppState, r: &TokenRecord) -> Value {
         "age_seconds": r.age_secs(now),
         "rotation_due": rotation_due,
     })
+}
+
+/// The newer of the persisted `last_used_at` and this edge's in-memory one (which the
+/// engine writes at most once a minute).
+fn last_used_at(state: &AppState, r: &TokenRecord) -> Option<u64> {
+    let live = state
+        .registry
+        .active(&r.id)
+        .and_then(|t| t.watch().get().and_then(|w| w.last_used()));
+    live.max(r.last_used_at)
 }
 
 fn with_secret(state: &AppState, r: &TokenRecord, secret: &TokenSecret) -> Value {
@@ -320,9 +339,55 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 Err(e) => registry_error(e),
             }
         }
-        (_, ["tokens"] | ["tokens", _] | ["tokens", _, "rotate"] | ["audit"]) => {
-            error(405, "method_not_allowed", "method not allowed", vec![])
+        (Method::POST, ["tokens", id, "disable" | "enable"]) => {
+            let enable = segments.last() == Some(&"enable");
+            let result = if enable {
+                state.registry.enable(id, &who).await
+            } else {
+                state.registry.disable(id, &who).await
+            };
+            match result {
+                Ok(r) => http::json(200, &view(state, &r)),
+                Err(e) => registry_error(e),
+            }
         }
+        (Method::POST, ["tokens", id, "expect-spike"]) => {
+            let id = (*id).to_owned();
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ExpectBody {
+                for_seconds: u64,
+            }
+            let body: ExpectBody = match read_json(state, req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            match state
+                .abuse
+                .expect_spike_for(&state.registry, &id, body.for_seconds, &who)
+                .await
+            {
+                Ok(until) => http::json(
+                    200,
+                    &json!({"id": id, "expect_spike_until": rfc3339(until)}),
+                ),
+                Err(e) => registry_error(e),
+            }
+        }
+        (Method::POST, ["tokens", id, "abuse", "reset"]) => {
+            match state.abuse.reset_token(&state.registry, id, &who).await {
+                Ok(()) => http::json(200, &json!({"id": id, "reset": true})),
+                Err(e) => registry_error(e),
+            }
+        }
+        (
+            _,
+            ["tokens"]
+            | ["tokens", _]
+            | ["tokens", _, "rotate" | "disable" | "enable" | "expect-spike"]
+            | ["tokens", _, "abuse", "reset"]
+            | ["audit"],
+        ) => error(405, "method_not_allowed", "method not allowed", vec![]),
         _ => error(404, "not_found", "no such admin endpoint", vec![]),
     }
 }

@@ -86,6 +86,10 @@ pub fn authenticate(
             reject: Reject::new(Reason::WrongTokenType),
             token: Some(token),
         }),
+        Lookup::Active(token) if token.disabled => Err(AuthError {
+            reject: Reject::new(Reason::TokenDisabled),
+            token: Some(token),
+        }),
         Lookup::Active(token) => Ok(token),
     }
 }

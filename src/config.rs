@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_addr::TrustedProxies;
+
 /// Everything that can be configured. Every field has a default (see `Default` impls), so an
 /// empty file is a valid configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -34,6 +36,9 @@ pub struct Config {
     pub usage: UsageConfig,
     /// The hand-off to the spool and upstream forwarders.
     pub pipeline: PipelineSettings,
+    /// Abuse monitoring: windows, thresholds, default response, the webhook and the
+    /// leaked-secret endpoint (SPEC §12).
+    pub abuse: AbuseConfig,
     /// Mobile client tokens (App Check keys).
     pub mobile: MobileConfig,
     /// Log filter (tracing `EnvFilter` syntax).
@@ -76,6 +81,29 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
+    /// Ingest only: proxies (CIDRs) whose `X-Forwarded-For` names the client, so one load
+    /// balancer does not make every browser share one per-client budget. Empty (default): the
+    /// header is ignored, since any client could write it.
+    pub trusted_proxies: TrustedProxies,
+    /// Ingest only: every connection must open with a PROXY v1 or v2 header, whose source
+    /// address is the client; others are closed. Off by default: only a deployment behind a
+    /// proxy that sends it may turn it on.
+    pub proxy_protocol: bool,
+    /// PEM certificate chain, leaf first (certbot's `fullchain.pem`). Set together with
+    /// `tls_key_file`, the ingest listener speaks TLS only; re-read on change and `SIGHUP`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// The ops listener uses the same certificate too. Off: it usually listens on a private
+    /// address, and scrapers and admin scripts stay simple.
+    pub ops_tls: bool,
+    /// A TLS handshake holds a connection slot; a client that does not finish it by then is
+    /// cut off, like a slow request head.
+    #[serde(with = "humantime_serde_compat")]
+    pub tls_handshake_timeout: Duration,
+    /// Requests one HTTP/2 connection may have in progress at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// 100 is what RFC 9113 recommends as the least and what browsers expect.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +117,13 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_header_bytes: 32 << 10,
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: TrustedProxies::default(),
+            proxy_protocol: false,
+            tls_cert_file: None,
+            tls_key_file: None,
+            ops_tls: false,
+            tls_handshake_timeout: Duration::from_secs(10),
+            h2_max_concurrent_streams: 100,
         }
     }
 }
@@ -340,6 +375,65 @@ impl Default for UsageConfig {
     }
 }
 
+/// `[abuse]` (SPEC §12). Production defaults; tests shrink the windows to seconds.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbuseConfig {
+    /// Default response of a token whose own `abuse.mode` is unset.
+    pub mode: crate::abuse::Mode,
+    /// Span of the current rate (and of `ingest_token_distinct_clients`).
+    #[serde(with = "humantime_serde_compat")]
+    pub short_window: Duration,
+    /// Time constant of the slow baseline; also how long a series counts as seen.
+    #[serde(with = "humantime_serde_compat")]
+    pub baseline_window: Duration,
+    /// Learned history a token needs before `spike`, `client_storm` or `series_growth`.
+    #[serde(with = "humantime_serde_compat")]
+    pub warmup: Duration,
+    /// Default multiple of the baseline that is a spike (and the throttle's cap).
+    pub spike_factor: f64,
+    /// Default floor (items/s) under which no spike is called.
+    pub min_items_per_second: f64,
+    /// `origin_not_allowed` refusals per second on one token that make an `origin_storm`.
+    pub origin_storm_per_second: f64,
+    /// Missing/malformed/unknown token refusals per second, edge-wide, that make an `auth_storm`.
+    pub auth_storm_per_second: f64,
+    /// Where every event is POSTed; empty: no webhook.
+    pub webhook_url: String,
+    /// GitHub's `public_keys` JSON for secret scanning; empty: the endpoint answers 404.
+    pub secret_scanning_keys_file: String,
+    /// What a confirmed leaked remote-write secret gets.
+    pub leaked_secret_action: LeakedSecretAction,
+}
+
+impl Default for AbuseConfig {
+    fn default() -> Self {
+        AbuseConfig {
+            mode: crate::abuse::Mode::Flag,
+            short_window: Duration::from_secs(60),
+            baseline_window: Duration::from_secs(3600),
+            warmup: Duration::from_secs(900),
+            spike_factor: 5.0,
+            min_items_per_second: 10.0,
+            origin_storm_per_second: 1.0,
+            auth_storm_per_second: 10.0,
+            webhook_url: String::new(),
+            secret_scanning_keys_file: String::new(),
+            leaked_secret_action: LeakedSecretAction::Revoke,
+        }
+    }
+}
+
+/// `abuse.leaked_secret_action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakedSecretAction {
+    /// Revoke the token at once: a secret in a public repository is in an attacker's hands.
+    Revoke,
+    /// Only an event (audit, webhook), for operators who must rotate on their own schedule.
+    Flag,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSettings {
@@ -370,6 +464,15 @@ pub struct PipelineSettings {
     /// Consecutive records merged into one upstream request up to this many uncompressed
     /// bytes; 0 sends one request per accepted request.
     pub forward_batch_bytes: u64,
+    /// PEM file of extra CA certificates trusted for `https://` upstreams, besides the system
+    /// roots: a private CA in front of Mimir or a collector.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// File holding a bearer token sent to both upstreams (read once at start; never logged).
+    pub upstream_bearer_token_file: Option<PathBuf>,
+    /// Basic auth user for both upstreams; needs `upstream_password_file`.
+    pub upstream_username: Option<String>,
+    /// File holding the Basic auth password (read once at start; never logged).
+    pub upstream_password_file: Option<PathBuf>,
 }
 
 impl Default for PipelineSettings {
@@ -386,6 +489,10 @@ impl Default for PipelineSettings {
             forward_concurrency: 1,
             rum_forward_concurrency: 16,
             forward_batch_bytes: 4 << 20,
+            upstream_ca_file: None,
+            upstream_bearer_token_file: None,
+            upstream_username: None,
+            upstream_password_file: None,
         }
     }
 }
@@ -494,6 +601,26 @@ impl Config {
                 reason: "must be between 1 KiB and 1 MiB".into(),
             });
         }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "server.tls_cert_file",
+                reason: "tls_cert_file and tls_key_file are set together or not at all".into(),
+            });
+        }
+        if self.server.ops_tls && self.server.tls_cert_file.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "server.ops_tls",
+                reason: "needs tls_cert_file and tls_key_file".into(),
+            });
+        }
+        if self.server.tls_handshake_timeout.is_zero() || self.server.h2_max_concurrent_streams == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.tls_handshake_timeout",
+                reason: "tls_handshake_timeout and h2_max_concurrent_streams must be more than 0"
+                    .into(),
+            });
+        }
         if let Some(key) = &self.admin.key {
             if key.len() < 16 {
                 return Err(ConfigError::Invalid {
@@ -519,36 +646,82 @@ impl Config {
                 });
             }
         }
+        let abuse = &self.abuse;
+        if abuse.short_window < Duration::from_millis(600) {
+            return Err(ConfigError::Invalid {
+                key: "abuse.short_window",
+                reason: "must be at least 600ms (six ticks of at least 100 ms)".into(),
+            });
+        }
+        if abuse.baseline_window < abuse.short_window {
+            return Err(ConfigError::Invalid {
+                key: "abuse.baseline_window",
+                reason: "must be at least abuse.short_window".into(),
+            });
+        }
+        if !(abuse.spike_factor.is_finite() && abuse.spike_factor > 1.0) {
+            return Err(ConfigError::Invalid {
+                key: "abuse.spike_factor",
+                reason: "must be a number above 1".into(),
+            });
+        }
+        for (key, v) in [
+            ("abuse.min_items_per_second", abuse.min_items_per_second),
+            (
+                "abuse.origin_storm_per_second",
+                abuse.origin_storm_per_second,
+            ),
+            ("abuse.auth_storm_per_second", abuse.auth_storm_per_second),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be a number of at least 0".into(),
+                });
+            }
+        }
         if self.pipeline.forward_batch_bytes > 64 << 20 {
             return Err(ConfigError::Invalid {
                 key: "pipeline.forward_batch_bytes",
                 reason: "must be at most 64 MiB (67108864); 0 turns merging off".into(),
             });
         }
+        let webhook_url = Some(self.abuse.webhook_url.clone()).filter(|u| !u.is_empty());
         for (key, url) in [
             (
                 "pipeline.remote_write_upstream",
                 &self.pipeline.remote_write_upstream,
             ),
             ("pipeline.otlp_upstream", &self.pipeline.otlp_upstream),
+            ("abuse.webhook_url", &webhook_url),
         ] {
             if let Some(url) = url {
                 let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
                     key,
                     reason: format!("{url:?}: {e}"),
                 })?;
-                // The forwarders' HTTP client is built without TLS (upstreams sit on the
-                // private network); refuse https here rather than at the first delivery.
-                if parsed.scheme() != "http" {
+                if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(ConfigError::Invalid {
                         key,
-                        reason: format!(
-                            "{url:?}: scheme must be http (TLS to upstreams is not built in; \
-                             use a local TLS proxy)"
-                        ),
+                        reason: format!("{url:?}: scheme must be http or https"),
                     });
                 }
             }
+        }
+        let p = &self.pipeline;
+        if p.upstream_bearer_token_file.is_some()
+            && (p.upstream_username.is_some() || p.upstream_password_file.is_some())
+        {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.upstream_bearer_token_file",
+                reason: "set either a bearer token or a username and password, not both".into(),
+            });
+        }
+        if p.upstream_username.is_some() != p.upstream_password_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.upstream_username",
+                reason: "upstream_username and upstream_password_file go together".into(),
+            });
         }
         Ok(())
     }
@@ -627,6 +800,15 @@ mod tests {
         assert_eq!(c.server.body_read_timeout, d.server.body_read_timeout);
         assert_eq!(c.server.write_timeout, d.server.write_timeout);
         assert_eq!(c.server.max_header_bytes, d.server.max_header_bytes);
+        assert_eq!(
+            c.server.tls_handshake_timeout,
+            d.server.tls_handshake_timeout
+        );
+        assert_eq!(
+            c.server.h2_max_concurrent_streams,
+            d.server.h2_max_concurrent_streams
+        );
+        assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
         assert_eq!(c.mobile.app_check_jwks_file, None);
         let m = Config::from_toml("[mobile]\napp_check_jwks_file = \"/k/jwks.json\"").unwrap();
         assert_eq!(
@@ -661,5 +843,40 @@ mod tests {
         let c = Config::from_toml("[server]\nwrite_timeout = \"0s\"").unwrap();
         assert!(c.check().is_err());
         assert!(Config::default().check().is_ok());
+    }
+
+    #[test]
+    fn proxy_and_upstream_tls_settings() {
+        let c = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::1\"]\nproxy_protocol = true",
+        )
+        .unwrap();
+        assert!(!c.server.trusted_proxies.is_empty() && c.server.proxy_protocol);
+        assert!(Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/40\"]").is_err());
+        let https = "[pipeline]\notlp_upstream = \"https://collector:4318\"";
+        assert!(Config::from_toml(https).unwrap().check().is_ok());
+        let ftp = "[pipeline]\notlp_upstream = \"ftp://collector\"";
+        assert!(Config::from_toml(ftp).unwrap().check().is_err());
+        let both = "[pipeline]\nupstream_bearer_token_file = \"/t\"\nupstream_username = \"u\"\nupstream_password_file = \"/p\"";
+        assert!(Config::from_toml(both).unwrap().check().is_err());
+        let user_only = "[pipeline]\nupstream_username = \"u\"";
+        assert!(Config::from_toml(user_only).unwrap().check().is_err());
+        let basic = "[pipeline]\nupstream_username = \"u\"\nupstream_password_file = \"/p\"";
+        assert!(Config::from_toml(basic).unwrap().check().is_ok());
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let c = Config::from_toml("[server]\ntls_cert_file = \"/x/fullchain.pem\"").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml("[server]\nops_tls = true").unwrap();
+        assert!(c.check().is_err());
+        let c = Config::from_toml(
+            "[server]\ntls_cert_file = \"/x/fullchain.pem\"\ntls_key_file = \"/x/privkey.pem\"\nops_tls = true",
+        )
+        .unwrap();
+        assert!(c.check().is_ok());
+        let c = Config::from_toml("[server]\nh2_max_concurrent_streams = 0").unwrap();
+        assert!(c.check().is_err());
     }
 }

@@ -4,13 +4,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::abuse::secret_scanning::{KeyError, SecretScanning};
+use crate::abuse::webhook::{WebhookQueue, WebhookSettings};
 use crate::admin::AdminKey;
 use crate::config::Config;
 use crate::ingest::cors::CorsPolicy;
@@ -36,8 +38,14 @@ pub struct AppState {
     pub rw_limits: Limits,
     /// Edge-wide operational metrics (not per token).
     pub op_metrics: OpMetrics,
+    /// Abuse monitoring: signals, responses, events (SPEC §12).
+    pub abuse: crate::abuse::Monitor,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
+    /// Abuse events on their way to `abuse.webhook_url` (disabled when none is set).
+    pub webhook: WebhookQueue,
+    /// GitHub secret scanning's endpoint: keys, action, counters.
+    pub secret_scanning: SecretScanning,
     /// App Check public keys for mobile tokens with attestation (re-read by a background task).
     pub app_check: crate::appcheck::KeyStore,
 }
@@ -55,6 +63,12 @@ pub enum StartError {
     AdminKey(std::io::Error),
     #[error("pipeline: {0}")]
     Pipeline(String),
+    #[error("abuse.secret_scanning_keys_file: {0}")]
+    SecretScanningKeys(#[from] KeyError),
+    #[error("abuse.webhook_url: {0}")]
+    WebhookUrl(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] server::TlsError),
 }
 
 /// A running edge.
@@ -65,11 +79,14 @@ pub struct Edge {
     admin_key_path: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
+    /// The certificate store, when TLS is on.
+    tls: Option<server::Tls>,
 }
 
 impl Edge {
     pub async fn start(config: Config) -> Result<Edge, StartError> {
         let data_dir = config.data_dir.0.clone();
+        let tls = server::Tls::from_config(&config.server)?;
         let (admin_key, admin_key_path) =
             AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
                 .map_err(StartError::AdminKey)?;
@@ -90,6 +107,27 @@ impl Edge {
             max_label_value_len: rw.max_label_value_length,
             max_future_ms: i64::try_from(rw.max_future.as_millis()).unwrap_or(i64::MAX),
         };
+        let webhook = match config.abuse.webhook_url.as_str() {
+            "" => WebhookQueue::disabled(),
+            url => WebhookQueue::new(WebhookSettings::new(
+                url.parse()
+                    .map_err(|e| StartError::WebhookUrl(format!("{url:?}: {e}")))?,
+            )),
+        };
+        // Leaked-secret events go where the monitor's events go (counters, recent rings, the
+        // webhook); the endpoint audits its revoke or flag itself. The state is built below.
+        let edge: Arc<OnceLock<Weak<AppState>>> = Arc::default();
+        let to_sink = Arc::clone(&edge);
+        let secret_scanning = SecretScanning::from_config(
+            &config.abuse,
+            Arc::new(move |event: &crate::abuse::Event| {
+                if let Some(state) = to_sink.get().and_then(Weak::upgrade) {
+                    let token = state.registry.active(&event.token_id);
+                    let watch = token.as_ref().and_then(|t| t.watch().get());
+                    state.abuse.sink.record(watch, event);
+                }
+            }),
+        )?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -108,33 +146,45 @@ impl Edge {
         let app_check = crate::appcheck::KeyStore::new(config.mobile.app_check_jwks_file.clone());
         let state = Arc::new(AppState {
             cors: CorsPolicy::new(&config.rum),
-            config,
             registry,
             usage,
             pipeline,
             admin_key,
             rw_limits,
             op_metrics: OpMetrics::new(),
+            abuse: crate::abuse::Monitor::new(config.abuse.clone()),
             ready: AtomicBool::new(true),
             app_check,
+            webhook,
+            secret_scanning,
+            config,
         });
+        let _ = edge.set(Arc::downgrade(&state));
+        state.abuse.sink.set_hook(Arc::new(state.webhook.clone()));
         let (shutdown, watcher) = watch::channel(false);
-        let servers = vec![
+        let mut servers = vec![
             tokio::spawn(server::run(
                 ingest,
                 Listener::Ingest,
                 state.clone(),
+                tls.clone(),
                 watcher.clone(),
             )),
             tokio::spawn(server::run(
                 ops,
                 Listener::Ops,
                 state.clone(),
+                tls.clone(),
                 watcher.clone(),
             )),
+            tokio::spawn(state.webhook.clone().run(watcher.clone())),
+            tokio::spawn(crate::abuse::Monitor::run(state.clone(), watcher.clone())),
             tokio::spawn(refresh_app_check_keys(state.clone(), watcher.clone())),
-            tokio::spawn(housekeeping(state.clone(), watcher)),
         ];
+        if let Some(tls) = &tls {
+            servers.push(tokio::spawn(tls.clone().watch(watcher.clone())));
+        }
+        servers.push(tokio::spawn(housekeeping(state.clone(), watcher)));
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");
         if let Some(path) = &admin_key_path {
             tracing::info!(path = %path.display(), "admin key file");
@@ -146,6 +196,7 @@ impl Edge {
             admin_key_path,
             shutdown,
             servers,
+            tls,
         })
     }
 
@@ -163,6 +214,12 @@ impl Edge {
 
     pub fn admin_key_path(&self) -> Option<&PathBuf> {
         self.admin_key_path.as_ref()
+    }
+
+    /// Reads the TLS certificate files again now, as `SIGHUP` does; `None` without TLS,
+    /// `Some(false)` when they did not load (the previous certificate stays).
+    pub fn reload_tls(&self) -> Option<bool> {
+        self.tls.as_ref().map(server::Tls::reload)
     }
 
     pub fn state(&self) -> &Arc<AppState> {

@@ -6,6 +6,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
 use crate::reject::Reject;
+use crate::rum;
 
 pub type Body = Full<Bytes>;
 pub type Resp = Response<Body>;
@@ -39,9 +40,19 @@ pub fn json(code: u16, value: &serde_json::Value) -> Resp {
     bytes(code, "application/json", body)
 }
 
-/// The response of a refused ingest request: status, reason text, `Retry-After`.
+/// The response of a refused remote_write request: status, reason text, `Retry-After`.
 pub fn reject(r: &Reject) -> Resp {
-    let mut resp = text(r.status, r.text());
+    with_retry_after(text(r.status, r.text()), r)
+}
+
+/// The response of a refused RUM request (SPEC §15): a `google.rpc.Status` in the request's
+/// format, the reason in its `message`, and `Retry-After`.
+pub fn reject_otlp(r: &Reject, format: rum::Format) -> Resp {
+    let body = rum::status::body(format, r.grpc_code(), r.text());
+    with_retry_after(bytes(r.status, format.content_type(), body), r)
+}
+
+fn with_retry_after(mut resp: Resp, r: &Reject) -> Resp {
     if let Some(secs) = r.retry_after {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));

@@ -25,6 +25,7 @@ use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::pipeline::{Batch, HandoffError};
 use crate::reject::{Reason, Reject};
+use crate::rum::Format;
 use crate::usage::{Endpoint, TokenUsage};
 
 pub mod cors;
@@ -33,7 +34,14 @@ pub mod remote_write;
 pub mod rum;
 
 /// Dispatches one request of the ingest listener.
+/// `peer` is the TCP peer, or the client a PROXY header named; behind trusted proxies the
+/// client is taken from `X-Forwarded-For` here, once, for every phase that keys on it.
 pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer: IpAddr) -> Resp {
+    let peer = state
+        .config
+        .server
+        .trusted_proxies
+        .client(peer, req.headers());
     let path = req.uri().path();
     let endpoint = match path {
         "/v1/traces" => Endpoint::Traces,
@@ -41,6 +49,10 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer:
         "/api/v1/write" => Endpoint::RemoteWrite,
         "/healthz" if req.method() == Method::GET || req.method() == Method::HEAD => {
             return http::text(200, "ok");
+        }
+        // GitHub's partner endpoint: no ingest token, so none of the phases below.
+        crate::abuse::secret_scanning::PATH => {
+            return crate::abuse::secret_scanning::handle(state, req).await;
         }
         _ => return http::text(404, "not found"),
     };
@@ -84,14 +96,43 @@ pub async fn hand_off(state: &AppState, batch: Batch) -> Result<(), Reject> {
     })
 }
 
+/// Tells the abuse monitor about a refusal before the token was accepted: an origin refused
+/// for a known token (`origin_storm`), or no usable token at all (`auth_storm`).
+pub fn watch_refusal(
+    state: &AppState,
+    reject: &Reject,
+    token: Option<&crate::token::cache::ActiveToken>,
+    origin: Option<&crate::origin::RequestOrigin>,
+    peer: IpAddr,
+) {
+    match (reject.reason, token) {
+        (Reason::OriginNotAllowed, Some(t)) => t.watch().origin_refused(origin),
+        (Reason::MissingToken | Reason::MalformedToken | Reason::UnknownToken, _) => {
+            state.abuse.auth_refused(peer)
+        }
+        _ => {}
+    }
+}
+
 /// Counts a finished request under `usage` and returns its response.
 pub fn finish(usage: &TokenUsage, endpoint: Endpoint, resp: Resp) -> Resp {
     usage.request(endpoint, resp.status().as_u16());
     resp
 }
 
-/// Counts a refusal (request and reason) and builds its response.
+/// Counts a refusal (request and reason) and builds its response: plain text (remote_write).
 pub fn refuse(usage: &TokenUsage, endpoint: Endpoint, reject: &Reject) -> Resp {
     usage.rejected(endpoint, reject.reason);
     finish(usage, endpoint, http::reject(reject))
+}
+
+/// [`refuse`] for RUM: the body is a `google.rpc.Status` in `format` (SPEC §15).
+pub fn refuse_otlp(
+    usage: &TokenUsage,
+    endpoint: Endpoint,
+    reject: &Reject,
+    format: Format,
+) -> Resp {
+    usage.rejected(endpoint, reject.reason);
+    finish(usage, endpoint, http::reject_otlp(reject, format))
 }

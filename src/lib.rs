@@ -10,11 +10,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod abuse;
 pub mod admin;
 pub mod appcheck;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod edge;
 pub mod http;

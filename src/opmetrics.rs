@@ -9,12 +9,16 @@
 //! - `ingest_request_duration_seconds{endpoint}` histogram: ingest request handling time.
 //! - `ingest_connections_active{listener}` gauge: open connections per listener.
 //! - `ingest_tokens_cached` gauge: secrets in the request path's token cache.
+//! - `ingest_connections_total{listener, protocol, tls}` counter: connections served, by
+//!   protocol (`http1`, `h2`) and TLS (`true`, `false`); counted once the protocol is known
+//!   (after the TLS handshake or the first bytes).
 
 use std::time::Duration;
 
-use metrics::{Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use crate::server::Protocol;
 use crate::usage::Endpoint;
 
 /// How often the recorder's buffered histogram samples are folded into their buckets. Each
@@ -34,6 +38,8 @@ pub struct OpMetrics {
     /// Ingest, ops.
     connections: [Gauge; 2],
     tokens_cached: Gauge,
+    /// By listener, then `[http1 plain, http1 TLS, h2 plain, h2 TLS]`.
+    connections_total: [[Counter; 4]; 2],
 }
 
 fn key(name: &'static str, label: Option<(&'static str, &'static str)>) -> Key {
@@ -85,6 +91,28 @@ impl OpMetrics {
             )
         });
         let tokens_cached = recorder.register_gauge(&key("ingest_tokens_cached", None), &META);
+        recorder.describe_counter(
+            "ingest_connections_total".into(),
+            None,
+            "Connections served, by listener, protocol and TLS.".into(),
+        );
+        let connections_total = ["ingest", "ops"].map(|l| {
+            [
+                ("http1", "false"),
+                ("http1", "true"),
+                ("h2", "false"),
+                ("h2", "true"),
+            ]
+            .map(|(protocol, tls)| {
+                let labels = vec![
+                    Label::new("listener", l),
+                    Label::new("protocol", protocol),
+                    Label::new("tls", tls),
+                ];
+                recorder
+                    .register_counter(&Key::from_parts("ingest_connections_total", labels), &META)
+            })
+        });
         let handle = recorder.handle();
         OpMetrics {
             recorder,
@@ -92,6 +120,7 @@ impl OpMetrics {
             durations,
             connections,
             tokens_cached,
+            connections_total,
         }
     }
 
@@ -109,6 +138,18 @@ impl OpMetrics {
     /// [`UPKEEP_INTERVAL`], and `render` calls it too.
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// A connection on `listener` (0 ingest, 1 ops) settled on `protocol`.
+    pub fn connection_opened(&self, listener: usize, protocol: Protocol, tls: bool) {
+        let by_listener = &self.connections_total[listener.min(1)];
+        let i = match protocol {
+            Protocol::Http1 => 0,
+            Protocol::H2 => 2,
+        } + usize::from(tls);
+        if let Some(c) = by_listener.get(i) {
+            c.increment(1);
+        }
     }
 
     pub fn render(&self, tokens_cached: usize, out: &mut String) {

@@ -13,8 +13,12 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let mut out = String::with_capacity(64 << 10);
-            state.usage.render(&mut out, &state.registry.tokens());
+            let tokens = state.registry.tokens();
+            state.usage.render(&mut out, &tokens);
+            state.usage.render_abuse(&mut out, &tokens, &state.abuse);
             state.pipeline.render_metrics(&mut out);
+            state.webhook.render_metrics(&mut out);
+            state.secret_scanning.render_metrics(&mut out);
             state
                 .op_metrics
                 .render(state.registry.cache().len(), &mut out);

@@ -175,6 +175,11 @@ impl OriginPattern {
         })
     }
 
+    /// Whether the entry's host has a `*`.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self.host, PatternHost::Wildcard { .. })
+    }
+
     /// Whether a request from `origin` is allowed by this entry. Allocates nothing.
     pub fn matches(&self, origin: &RequestOrigin) -> bool {
         if self.scheme != origin.scheme || self.port != origin.port {

@@ -17,6 +17,7 @@
 //! Invariant: nothing here runs on the request path except framing, a budget check and a
 //! channel send; disk and network I/O happen on the writer threads and forwarder tasks.
 
+mod client;
 mod dead_letter;
 mod forward;
 mod inspect;
@@ -55,6 +56,8 @@ use memory::MemQueue;
 use spool::Spool;
 use stats::{now_ms, Budget, QueueMetrics, Reservation};
 use upstream::Upstream;
+
+pub use client::Credentials;
 
 /// One accepted request, as it must reach the upstream.
 #[derive(Clone, Debug)]
@@ -106,6 +109,10 @@ pub struct PipelineConfig {
     /// Consecutive records merged into one upstream request, up to this many uncompressed
     /// body bytes (0: one request per record).
     pub forward_batch_bytes: u64,
+    /// Extra CA certificates (PEM) for `https://` upstreams, besides the system roots.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Credentials sent to both upstreams; see [`Credentials`].
+    pub upstream_credentials: Credentials,
 }
 
 impl PipelineConfig {
@@ -124,6 +131,8 @@ impl PipelineConfig {
             forward_concurrency: p.forward_concurrency,
             rum_forward_concurrency: p.rum_forward_concurrency,
             forward_batch_bytes: p.forward_batch_bytes,
+            upstream_ca_file: p.upstream_ca_file.clone(),
+            upstream_credentials: Credentials::from_settings(p),
         }
     }
 
@@ -232,13 +241,7 @@ impl Pipeline {
             ));
         }
         let segment_bytes = cfg.segment_bytes.min((cfg.max_bytes / 4).max(1));
-        let client = reqwest::Client::builder()
-            .timeout(cfg.upstream_timeout)
-            .connect_timeout(cfg.upstream_timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("ingest-edge/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()
-            .map_err(|e| PipelineError::Config(format!("http client: {e}")))?;
+        let client = client::build(&cfg)?;
         let budget = Arc::new(Budget::new(cfg.max_bytes));
         let (stop, _) = watch::channel(false);
         let mut lanes = Vec::with_capacity(3);

@@ -29,13 +29,17 @@ pub enum Reason {
     SampleTooFarInFuture,
     Timeout,
     Overloaded,
+    /// The abuse monitor's `throttle` response (SPEC §12).
+    SpikeProtection,
+    /// Disabled by an operator or the abuse monitor's `block` response.
+    TokenDisabled,
     /// A mobile token in attestation mode `enforce` without a valid App Check token (SPEC §14).
     AttestationFailed,
 }
 
 impl Reason {
     /// Every reason, in label order; `usage` sizes its counter arrays from this.
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 24] = [
         Reason::MissingToken,
         Reason::ConflictingTokens,
         Reason::MalformedToken,
@@ -57,6 +61,8 @@ impl Reason {
         Reason::SampleTooFarInFuture,
         Reason::Timeout,
         Reason::Overloaded,
+        Reason::SpikeProtection,
+        Reason::TokenDisabled,
         Reason::AttestationFailed,
     ];
 
@@ -83,6 +89,8 @@ impl Reason {
             Reason::SampleTooFarInFuture => "sample_too_far_in_future",
             Reason::Timeout => "timeout",
             Reason::Overloaded => "overloaded",
+            Reason::SpikeProtection => "spike_protection",
+            Reason::TokenDisabled => "token_disabled",
             Reason::AttestationFailed => "attestation_failed",
         }
     }
@@ -135,6 +143,12 @@ impl Reject {
             Reason::SampleTooFarInFuture => (400, "sample timestamp too far in the future"),
             Reason::Timeout => (408, "request body not received in time"),
             Reason::Overloaded => (503, "overloaded, retry later"),
+            Reason::SpikeProtection => (
+                429,
+                "spike_protection: this token's traffic is far above its usual rate and is \
+                 throttled by abuse monitoring; retry later",
+            ),
+            Reason::TokenDisabled => (403, "token_disabled: this token is disabled"),
             Reason::AttestationFailed => (401, "App Check attestation missing or invalid"),
         };
         Reject {
@@ -154,6 +168,23 @@ impl Reject {
     pub fn with_detail(mut self, detail: String) -> Reject {
         self.detail = Some(detail);
         self
+    }
+
+    /// The gRPC code of a RUM error body (`google.rpc.Status`, SPEC §15), from the status so
+    /// the two never disagree. 429 and 503 are `UNAVAILABLE` (14), as in gRPC's own HTTP
+    /// mapping: it is the code OTLP exporters always retry, while `RESOURCE_EXHAUSTED` is
+    /// retried only with a `RetryInfo` detail, which the edge does not send (its
+    /// `Retry-After` header says when).
+    pub fn grpc_code(&self) -> i32 {
+        match self.status {
+            400 | 413 | 415 => 3, // INVALID_ARGUMENT
+            401 => 16,            // UNAUTHENTICATED
+            403 => 7,             // PERMISSION_DENIED
+            404 => 5,             // NOT_FOUND
+            408 => 4,             // DEADLINE_EXCEEDED
+            429 | 503 => 14,      // UNAVAILABLE
+            _ => 13,              // INTERNAL
+        }
     }
 
     /// The body text of the response.
@@ -197,6 +228,14 @@ mod tests {
         assert_eq!(Reject::new(Reason::OriginNotAllowed).status, 403);
         assert_eq!(Reject::new(Reason::TooLarge).status, 413);
         assert_eq!(Reject::new(Reason::UnsupportedMediaType).status, 415);
+        assert_eq!(Reject::new(Reason::UnknownToken).grpc_code(), 16);
+        assert_eq!(Reject::new(Reason::OriginNotAllowed).grpc_code(), 7);
+        assert_eq!(Reject::new(Reason::TooLarge).grpc_code(), 3);
+        assert_eq!(Reject::new(Reason::RateLimited).grpc_code(), 14);
+        assert_eq!(Reject::new(Reason::Overloaded).grpc_code(), 14);
+        for r in Reason::ALL {
+            assert_ne!(Reject::new(r).grpc_code(), 0, "{r:?}");
+        }
         assert_eq!(
             Reject::new(Reason::RateLimited).retry_after(0).retry_after,
             Some(1)

@@ -52,7 +52,7 @@ mod tests_v2;
 mod tests_wire;
 
 pub use decoder::Decoder;
-pub use validate::Problem;
+pub use validate::{hash_series, series_hashes, Problem};
 
 /// Which protobuf message a request body holds, chosen by its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

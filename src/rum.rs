@@ -9,6 +9,7 @@
 
 mod json;
 mod proto;
+pub mod status;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -60,6 +61,15 @@ impl Format {
             Ok(Format::Protobuf)
         } else {
             Err(RumError::UnsupportedMediaType)
+        }
+    }
+
+    /// The format to answer a request in, even a refused one whose `Content-Type` is absent or
+    /// unsupported: protobuf only when the request is protobuf, JSON otherwise (SPEC §15).
+    pub fn for_reply(value: Option<&[u8]>) -> Format {
+        match Format::from_content_type(value) {
+            Ok(Format::Protobuf) => Format::Protobuf,
+            _ => Format::Json,
         }
     }
 

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::appcheck::{Attestation, SettingsError};
+use crate::abuse::AbuseOverrides;
 use crate::config::LimitOverrides;
 use crate::origin::{OriginError, OriginList};
 use crate::secret::{Digest, TokenType};
@@ -77,6 +78,16 @@ pub struct TokenRecord {
     /// Set when revoked; a revoked token's secrets never work again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
+    /// Set while disabled (by an operator or by the abuse monitor's `block`); reversible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<u64>,
+    /// Per-token abuse settings over the `[abuse]` defaults.
+    #[serde(default, skip_serializing_if = "AbuseOverrides::is_empty")]
+    pub abuse: AbuseOverrides,
+    /// Unix seconds (minute precision) of the last accepted request, persisted lazily by the
+    /// abuse engine: at most one store write a minute for all tokens together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<u64>,
     /// Digests of the secrets that authenticate this token.
     pub secrets: Vec<StoredSecret>,
     /// Id of the audit event of the last change written to this record. The audit event is
@@ -112,6 +123,8 @@ pub enum TokenInputError {
     BadAttestation(#[from] SettingsError),
     #[error("changing client_type needs the new origins in the same call")]
     ClientTypeNeedsOrigins,
+    #[error("{0}")]
+    BadAbuse(&'static str),
 }
 
 impl TokenInputError {
@@ -139,6 +152,7 @@ pub struct NewToken {
     pub limits: LimitOverrides,
     /// Mobile tokens only; `None` is `off`.
     pub attestation: Option<Attestation>,
+    pub abuse: AbuseOverrides,
 }
 
 /// Raw JSON body of create; [`NewToken::parse`] turns it into a [`NewToken`].
@@ -160,6 +174,7 @@ pub struct CreateBody {
     pub limits: Option<LimitOverrides>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Attestation>,
+    pub abuse: Option<AbuseOverrides>,
 }
 
 /// Raw JSON body of `PATCH /api/v1/tokens/{id}`: every field optional.
@@ -181,6 +196,8 @@ pub struct PatchBody {
     pub client_type: Option<ClientType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Attestation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abuse: Option<AbuseOverrides>,
 }
 
 fn check_name(name: &str) -> Result<String, TokenInputError> {
@@ -211,6 +228,11 @@ fn check_tenant(tenant: &str) -> Result<String, TokenInputError> {
     } else {
         Err(TokenInputError::BadTenant)
     }
+}
+
+fn check_abuse(abuse: AbuseOverrides) -> Result<AbuseOverrides, TokenInputError> {
+    abuse.check().map_err(TokenInputError::BadAbuse)?;
+    Ok(abuse)
 }
 
 /// Web origins for web tokens, app identities for mobile ones; at least one.
@@ -271,6 +293,7 @@ impl NewToken {
             tenant,
             limits: body.limits.unwrap_or_default(),
             attestation,
+            abuse: check_abuse(body.abuse.unwrap_or_default())?,
         })
     }
 }
@@ -319,11 +342,18 @@ impl TokenRecord {
         if let Some(limits) = &body.limits {
             next.limits = *limits;
         }
+        if let Some(abuse) = body.abuse {
+            next.abuse = check_abuse(abuse)?;
+        }
         Ok(next)
     }
 
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
     }
 
     /// Seconds since creation or the last rotation.
@@ -374,6 +404,7 @@ mod tests {
             tenant: None,
             limits: None,
             attestation: None,
+            abuse: None,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::reject::Reason;
 use crate::secret::TokenType;
 use crate::token::cache::ActiveToken;
 
+mod abuse;
 mod mobile;
 
 /// The `endpoint` label.
@@ -66,6 +67,9 @@ pub struct TokenUsage {
     counters: OnceLock<Box<Counters>>,
     /// Seconds since the Unix epoch of the last update; drives the idle removal of revoked tokens.
     last_update: AtomicU64,
+    /// The token's abuse-monitoring state (empty until its first request), kept here so that
+    /// it lives as long as the counters and costs no allocation of its own.
+    pub watch: crate::abuse::Watch,
 }
 
 #[derive(Debug)]
@@ -113,6 +117,7 @@ impl TokenUsage {
             token_id,
             counters: OnceLock::new(),
             last_update: AtomicU64::new(crate::time::unix_now()),
+            watch: crate::abuse::Watch::default(),
         }
     }
 
@@ -145,6 +150,22 @@ impl TokenUsage {
         c.histograms.fetch_add(histograms, Relaxed);
         c.exemplars.fetch_add(exemplars, Relaxed);
         c.metadata.fetch_add(metadata, Relaxed);
+    }
+
+    /// All requests and the refusals by reason (index of [`Reason::ALL`]), across endpoints:
+    /// what the abuse engine's usage history is fed with.
+    pub fn totals(&self) -> (u64, [u64; Reason::ALL.len()]) {
+        let mut rejected = [0u64; Reason::ALL.len()];
+        let Some(c) = self.counters.get() else {
+            return (0, rejected);
+        };
+        let requests = c.requests.iter().flatten().map(|a| a.load(Relaxed)).sum();
+        for per_endpoint in &c.rejected {
+            for (sum, a) in rejected.iter_mut().zip(per_endpoint) {
+                *sum += a.load(Relaxed);
+            }
+        }
+        (requests, rejected)
     }
 
     pub fn rum_items(&self, endpoint: Endpoint, items: u64) {
@@ -413,6 +434,8 @@ mod tests {
             usage: Arc::new(TokenUsage::new(Arc::from(id))),
             limiter: Arc::new(crate::ratelimit::TokenLimiter::new(limits, false)),
             revoked,
+            disabled: false,
+            abuse: Default::default(),
             name: "n".into(),
             environment: "".into(),
             client_type: None,

@@ -8,12 +8,17 @@
 //! `http://app.localtest:<port>` / `http://a.b.localtest:<port>` (Chromium maps `*.localtest` to
 //! 127.0.0.1), against the token pattern `http://*.localtest:<port>`.
 //!
+//! One scenario sends to a second edge over HTTPS (a test CA's certificate, accepted by
+//! Chromium through `--ignore-certificate-errors-spki-list`), where Chromium must speak HTTP/2.
+//!
 //! Needs `/usr/bin/chromium` and `tests/browser/node_modules` (`.ci/setup-browser.sh` installs
 //! both). Without them the suite fails; it never skips.
 
 #[path = "browser/checks.rs"]
 mod checks;
 mod common;
+#[path = "transport/pki.rs"]
+mod pki;
 #[path = "browser/runner.rs"]
 mod runner;
 
@@ -74,11 +79,29 @@ fn corrupted(secret: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opentelemetry_web_sdk_in_chromium() {
     let started = Instant::now();
-    let runner = Runner::start().await;
+    let tls_dir = tempfile::tempdir().unwrap();
+    let leaf = pki::Ca::new().leaf("edge", 1);
+    let (cert, key) = leaf.write(tls_dir.path());
+    let runner = Runner::start_trusting(Some(&leaf.spki_sha256)).await;
     let port = runner.page_port;
     let browser = runner.browser.clone();
     let edge = TestEdge::start().await;
     let ingest = edge.ingest_url("");
+    let tls_edge = TestEdge::start_with(|c| {
+        c.server.tls_cert_file = Some(cert);
+        c.server.tls_key_file = Some(key);
+    })
+    .await;
+    let (https_id, https) = tls_edge
+        .create_token(client_token(port, "https", None))
+        .await;
+    let mut over_https = scenario(
+        "https_h2",
+        "localhost",
+        "exportTraces",
+        json!({"token": https, "spans": EXPORTED_SPANS}),
+    );
+    over_https["edge"] = json!(format!("https://127.0.0.1:{}", tls_edge.ingest.port()));
 
     let (otlp_id, otlp) = edge.create_token(client_token(port, "otlp", None)).await;
     let (logs_id, logs) = edge.create_token(client_token(port, "logs", None)).await;
@@ -189,6 +212,7 @@ async fn opentelemetry_web_sdk_in_chromium() {
             "post",
             post(traces.clone(), bearer(&mobile), 1),
         ),
+        over_https,
     ];
     let results = runner
         .run(&json!({"edge": ingest, "scenarios": scenarios}))
@@ -247,6 +271,22 @@ async fn opentelemetry_web_sdk_in_chromium() {
             1,
         )
         .await;
+    // 7. The SDK exporter over HTTPS: HTTP/2 for the preflight and the POST, every span counted.
+    seen.exported("https_h2", "localhost", EXPORTED_SPANS);
+    let protocols = seen.protocols("https_h2");
+    assert!(
+        !protocols.is_empty() && protocols.iter().all(|p| p == "h2"),
+        "Chromium spoke {protocols:?} to the HTTPS edge"
+    );
+    EdgeCounts::new(&tls_edge)
+        .accepted(&https_id, "traces", EXPORTED_SPANS, 1)
+        .await;
+    let h2_tls = tls_edge
+        .metric_value("ingest_connections_total{listener=\"ingest\",protocol=\"h2\",tls=\"true\"}")
+        .await
+        .unwrap_or(0.0);
+    assert!(h2_tls >= 1.0, "the edge counted no h2 TLS connection");
+    tls_edge.stop().await;
 
     edge.stop().await;
     let mut timings: Vec<String> = results

@@ -193,9 +193,10 @@ async fn deeply_nested_json_is_refused_and_not_forwarded() {
     for body in [nested(100_000), "[".repeat(1 << 20)] {
         let r = send(body).await.unwrap();
         assert_eq!(r.status(), 400);
+        // RUM refusals are an OTLP `Status` in the request's format (SPEC §15).
         assert_eq!(
             r.text().await.unwrap(),
-            "JSON nested deeper than 128 levels\n"
+            r#"{"code":3,"message":"JSON nested deeper than 128 levels"}"#
         );
     }
     // The attribute value is enclosed in 7 levels: 121 more is exactly the limit.
@@ -269,7 +270,7 @@ async fn long_or_repeated_origins_are_refused_and_never_echoed() {
         let answer = exchange(request).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
         assert!(
-            answer.ends_with("more than one Origin header\n"),
+            answer.ends_with(r#"{"code":3,"message":"more than one Origin header"}"#),
             "{answer}"
         );
         assert!(!answer

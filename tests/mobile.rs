@@ -271,3 +271,48 @@ async fn per_install_budgets_behind_one_address() {
     );
     edge.stop().await;
 }
+
+/// A mobile token lifted into a page raises the abuse event `mobile_token_in_browser`, once
+/// per token per edge run however often the page retries (SPEC §12, §14).
+#[tokio::test]
+async fn a_mobile_token_in_a_browser_is_an_abuse_event() {
+    let edge = TestEdge::start_with(|c| {
+        c.abuse.short_window = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let (id, secret) = mobile_token(&edge, &[APP], json!({})).await;
+    let lifted = [
+        ("x-client-origin", APP),
+        ("origin", "https://clone.example.com"),
+    ];
+    for _ in 0..3 {
+        assert_eq!(send(&edge, &secret, &lifted, 1).await.status(), 403);
+    }
+    let event = format!(
+        "ingest_abuse_events_total{{token_id=\"{id}\",signal=\"mobile_token_in_browser\",action=\"flagged\"}}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&edge, &event).await < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no abuse event within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(send(&edge, &secret, &lifted, 1).await.status(), 403);
+    }
+    // Several engine ticks (166 ms each) later: still the one event, six refusals counted.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(metric(&edge, &event).await, 1.0);
+    let browser = format!("ingest_mobile_token_in_browser_total{{token_id=\"{id}\"}}");
+    assert_eq!(metric(&edge, &browser).await, 6.0);
+    // A correct request from the app is not affected.
+    assert_eq!(
+        send(&edge, &secret, &[("x-client-origin", APP)], 1)
+            .await
+            .status(),
+        200
+    );
+    edge.stop().await;
+}

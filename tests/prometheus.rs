@@ -2,9 +2,12 @@
 //! `.ci/setup.sh`) scrapes itself every second and remote-writes to an edge on 127.0.0.1:0.
 //! The edge must count exactly the samples and metadata Prometheus says it sent, Prometheus
 //! must see no failure, and once the token is revoked Prometheus must see its writes refused
-//! (401) and the edge must count them as `revoked_token`.
+//! (401) and the edge must count them as `revoked_token`. A second case remote-writes over
+//! HTTPS, trusting a test CA through `tls_config.ca_file`.
 
 mod common;
+#[path = "transport/pki.rs"]
+mod pki;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -60,6 +63,11 @@ async fn edge_got(edge: &TestEdge, id: &str) -> [f64; 2] {
 }
 
 fn config(prom_port: u16, edge: &TestEdge, secret: &str) -> String {
+    config_for(prom_port, &format!("http://{}", edge.ingest), secret)
+}
+
+/// `base` is the edge's scheme and address; an HTTPS edge adds its `tls_config` after it.
+fn config_for(prom_port: u16, base: &str, secret: &str) -> String {
     format!(
         r#"global:
   scrape_interval: 1s
@@ -69,7 +77,7 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:{prom_port}"]
 remote_write:
-  - url: "http://{edge}/api/v1/write"
+  - url: "{base}/api/v1/write"
     remote_timeout: 5s
     authorization:
       credentials: "{secret}"
@@ -81,9 +89,110 @@ remote_write:
       batch_send_deadline: 1s
       min_backoff: 100ms
       max_backoff: 1s
-"#,
-        edge = edge.ingest
+"#
     )
+}
+
+/// Starts Prometheus on `port` with `config`, logging into `dir/prometheus.log`.
+fn start_prometheus(dir: &Path, port: u16, config: &str) -> Prometheus {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    Prometheus(
+        Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_remote_writes_over_https_with_a_ca_file() {
+    if !Path::new(PROMETHEUS).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{PROMETHEUS} is missing in CI"
+        );
+        eprintln!("SKIPPED: {PROMETHEUS} not installed (run .ci/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::Ca::new();
+    let ca_file = ca.write(dir.path());
+    let (cert, key) = ca.leaf("edge", 1).write(dir.path());
+    let edge = TestEdge::start_with(|c| {
+        c.server.tls_cert_file = Some(cert);
+        c.server.tls_key_file = Some(key);
+    })
+    .await;
+    let (id, secret) = edge.remote_write_token().await;
+    let port = free_port();
+    let mut config = config_for(
+        port,
+        &format!("https://127.0.0.1:{}", edge.ingest.port()),
+        &secret,
+    );
+    config.push_str(&format!(
+        "    tls_config:\n      ca_file: \"{}\"\n",
+        ca_file.display()
+    ));
+    let _prom = start_prometheus(dir.path(), port, &config);
+    let log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let got = edge_got(&edge, &id).await;
+        if got[0] >= 500.0 && got[1] > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "edge got only {got:?} over HTTPS in 40 s; prometheus says {:?}\n{}",
+            prom_sent(&http, &url).await,
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let sent = prom_sent(&http, &url).await.expect("prometheus /metrics");
+    assert_eq!(
+        sent[2],
+        0.0,
+        "prometheus failed samples over HTTPS\n{}",
+        log()
+    );
+    let m = edge.metrics().await;
+    let tls_conns: f64 = ["http1", "h2"]
+        .iter()
+        .filter_map(|p| {
+            series_value(
+                &m,
+                &format!(
+                    "ingest_connections_total{{listener=\"ingest\",protocol=\"{p}\",tls=\"true\"}}"
+                ),
+            )
+        })
+        .sum();
+    assert!(tls_conns >= 1.0, "no TLS connection counted");
+    eprintln!(
+        "prometheus over HTTPS: {} samples; connections: {}",
+        sent[0],
+        m.lines()
+            .filter(|l| l.starts_with("ingest_connections_total") && !l.ends_with(" 0"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //! target (`target`) -> `run::run` (workers, closed or open loop) -> `report` (text or JSON).
 #![forbid(unsafe_code)]
 
+mod conn;
 mod payload;
 mod report;
 mod run;
@@ -116,6 +117,12 @@ struct RunArgs {
     /// Runtime worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// PEM file of the CA to trust for an `https://` target (no system roots: loopback only).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// HTTP/2: ALPN `h2` on `https://`, prior knowledge (h2c) on `http://`.
+    #[arg(long)]
+    h2: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -213,7 +220,9 @@ fn run_load(a: RunArgs) -> Result<ExitCode, String> {
         origin: a.origin,
     };
     let workload = payload::build(&spec).map_err(|e| e.to_string())?;
+    let connector = conn::Connector::new(&target, a.tls_ca.as_deref(), a.h2)?;
     let cfg = run::RunConfig {
+        connector,
         target,
         workload,
         connections: a.connections,

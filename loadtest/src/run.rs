@@ -1,5 +1,5 @@
-//! The load loop. `connections` workers each own one HTTP/1.1 keep-alive connection and send
-//! one request at a time on it.
+//! The load loop. `connections` workers each own one keep-alive connection (HTTP/1.1 or
+//! HTTP/2, plain or TLS: see `conn`) and send one request at a time on it.
 //!
 //! - Closed loop (no `rate`): each worker sends back to back; latency runs from the send.
 //! - Open loop (`rate`): request `i` is *due* at `start + i / rate`. A pacer thread sleeps
@@ -15,17 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use http_body_util::Full;
 use hyper::header::HOST;
 use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, Instant};
 
+use crate::conn::{Connector, Sender};
 use crate::payload::Workload;
 use crate::report::{Report, ReportBase, Stats};
 use crate::target::Target;
@@ -35,6 +32,8 @@ use crate::target::Target;
 pub struct RunConfig {
     /// Where to send.
     pub target: Target,
+    /// TLS and protocol.
+    pub connector: Connector,
     /// What to send.
     pub workload: Workload,
     /// Concurrent connections (workers).
@@ -151,42 +150,10 @@ fn pace(
     }
 }
 
-/// Opens one keep-alive HTTP/1.1 connection.
-async fn connect(
-    target: &Target,
-    limit: Duration,
-) -> Result<SendRequest<Full<Bytes>>, &'static str> {
-    let stream = match timeout(limit, TcpStream::connect(target.addr)).await {
-        Err(_) => return Err("connect_timeout"),
-        Ok(Err(_)) => return Err("connect"),
-        Ok(Ok(s)) => s,
-    };
-    // Small requests must not wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| "handshake")?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// Sends one request and drains the response; returns the status code.
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    req: Request<Full<Bytes>>,
-) -> Result<u16, hyper::Error> {
-    let resp = sender.send_request(req).await?;
-    let status = resp.status().as_u16();
-    resp.into_body().collect().await?;
-    Ok(status)
-}
-
 async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
     let cfg = &shared.cfg;
     let mut stats = Stats::new();
-    let mut conn: Option<SendRequest<Full<Bytes>>> = None;
+    let mut conn: Option<Sender> = None;
     let payloads = &cfg.workload.payloads;
     // Workers start at different bodies so the server sees them all from the first round.
     let mut next = id % payloads.len().max(1);
@@ -219,7 +186,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
             }
         }
         if conn.is_none() {
-            match connect(&cfg.target, cfg.timeout).await {
+            match cfg.connector.connect(&cfg.target, cfg.timeout).await {
                 Ok(s) => {
                     stats.connects += 1;
                     conn = Some(s);
@@ -252,7 +219,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
 
         let sent = Instant::now();
         let from = if open_loop { due } else { sent };
-        match timeout(cfg.timeout, send(sender, req)).await {
+        match timeout(cfg.timeout, sender.send(&cfg.target, req)).await {
             Ok(Ok(status)) => {
                 if measured {
                     let len = payload.body.len() as u64;

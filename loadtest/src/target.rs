@@ -1,5 +1,5 @@
-//! The URL under load, parsed once into what a raw HTTP/1 connection needs (socket address,
-//! `Host` header, origin-form path). Only loopback targets are accepted: this tool must never
+//! The URL under load, parsed once into what a raw connection needs (socket address, `Host`
+//! header, origin-form path for HTTP/1.1, the absolute URI for HTTP/2, whether TLS is on). Only loopback targets are accepted: this tool must never
 //! be pointed at a machine other than the one it runs on.
 
 use std::fmt;
@@ -17,6 +17,12 @@ pub struct Target {
     pub host: HeaderValue,
     /// Origin-form request target, including `?token=` when the token goes in the query.
     pub path: Uri,
+    /// The same as an absolute URI: HTTP/2 sends scheme and authority as pseudo-headers.
+    pub absolute: Uri,
+    /// `https://`: connect with TLS.
+    pub tls: bool,
+    /// The host name to verify the certificate against.
+    pub server_name: String,
     /// The URL as given, for the report (the query token is not echoed).
     pub display: String,
 }
@@ -26,7 +32,7 @@ pub struct Target {
 pub enum TargetError {
     /// Not an absolute `http://host[:port]/path` URL.
     Invalid(String),
-    /// Anything but `http`.
+    /// Anything but `http` and `https`.
     Scheme(String),
     /// Host is not loopback (`127.0.0.0/8`, `::1`, `localhost`).
     NotLoopback(String),
@@ -35,8 +41,8 @@ pub enum TargetError {
 impl fmt::Display for TargetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Invalid(u) => write!(f, "not an absolute http URL: {u}"),
-            Self::Scheme(s) => write!(f, "scheme {s:?} not supported (plain http only)"),
+            Self::Invalid(u) => write!(f, "not an absolute http(s) URL: {u}"),
+            Self::Scheme(s) => write!(f, "scheme {s:?} not supported (http or https only)"),
             Self::NotLoopback(h) => {
                 write!(
                     f,
@@ -55,11 +61,12 @@ impl Target {
         let uri: Uri = url
             .parse()
             .map_err(|_| TargetError::Invalid(url.to_string()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             Some(other) => return Err(TargetError::Scheme(other.to_string())),
             None => return Err(TargetError::Invalid(url.to_string())),
-        }
+        };
         let auth = uri
             .authority()
             .ok_or_else(|| TargetError::Invalid(url.to_string()))?;
@@ -68,7 +75,7 @@ impl Target {
         }
         let host = auth.host();
         let ip = loopback_ip(host).ok_or_else(|| TargetError::NotLoopback(host.to_string()))?;
-        let port = auth.port_u16().unwrap_or(80);
+        let port = auth.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let mut path = uri.path().to_string();
         if path.is_empty() {
             path.push('/');
@@ -80,6 +87,10 @@ impl Target {
         if !query.is_empty() {
             path = format!("{path}?{}", query.join("&"));
         }
+        let scheme = if tls { "https" } else { "http" };
+        let absolute: Uri = format!("{scheme}://{}{path}", auth.as_str())
+            .parse()
+            .map_err(|_| TargetError::Invalid(url.to_string()))?;
         let path: Uri = path
             .parse()
             .map_err(|_| TargetError::Invalid(url.to_string()))?;
@@ -89,9 +100,17 @@ impl Target {
             addr: SocketAddr::new(ip, port),
             host,
             path,
+            absolute,
+            tls,
+            server_name: host_name(auth.host()).to_string(),
             display: url.to_string(),
         })
     }
+}
+
+/// `[::1]` -> `::1`: rustls wants the bare address.
+fn host_name(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 fn loopback_ip(host: &str) -> Option<IpAddr> {
@@ -137,9 +156,14 @@ mod tests {
             );
         }
         assert!(matches!(
-            Target::parse("https://127.0.0.1/", None),
+            Target::parse("ftp://127.0.0.1/", None),
             Err(TargetError::Scheme(_))
         ));
+        let t = Target::parse("https://localhost/v1/traces", None).unwrap();
+        assert!(t.tls);
+        assert_eq!(t.addr.port(), 443);
+        assert_eq!(t.server_name, "localhost");
+        assert_eq!(t.absolute, "https://localhost/v1/traces");
         assert!(Target::parse("127.0.0.1:80/x", None).is_err());
         assert!(Target::parse("http://user:pw@127.0.0.1/x", None).is_err());
     }

@@ -36,6 +36,7 @@ pub fn is_mobile(token: &ActiveToken) -> bool {
 pub fn check_app(token: &ActiveToken, headers: &HeaderMap) -> Result<(), Reason> {
     if headers.contains_key(ORIGIN) {
         token.usage.mobile_token_in_browser();
+        token.watch().mobile_token_in_browser();
         return Err(Reason::OriginNotAllowed);
     }
     let app = headers

@@ -32,6 +32,7 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer:
     let token = match identify(state, req) {
         Ok(t) => t,
         Err(e) => {
+            super::watch_refusal(state, &e.reject, e.token.as_deref(), None, peer);
             let usage = e
                 .token
                 .as_ref()
@@ -40,6 +41,7 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>, peer:
             return refuse(usage, ENDPOINT, &e.reject);
         }
     };
+    token.watch().client(peer);
     let version =
         match Version::from_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes())) {
             Ok(v) => v,
@@ -117,6 +119,7 @@ async fn accept(
         )
         .await?;
         let now_ms = unix_now_ms();
+        crate::remote_write::hash_series(token.watch().sample_series());
         let written = DECODER
             .with(|d| {
                 d.borrow_mut()
@@ -126,6 +129,8 @@ async fn accept(
                 token.usage.bytes(ENDPOINT, wire.len() as u64, 0);
                 rw_reject(e)
             })?;
+        // Same thread as the decode (no await in between): its series hashes are still there.
+        crate::remote_write::series_hashes(|h| token.watch().series(h));
         // The decoder has checked the snappy length header, so it is the decoded size.
         let decoded_len = snap::raw::decompress_len(&wire).unwrap_or(0);
         token
@@ -139,6 +144,8 @@ async fn accept(
                 r
             }
         })?;
+        token.watch().passed(items)?;
+        let wire_len = wire.len() as u64;
         let batch = Batch {
             queue: Queue::RemoteWrite,
             token_id: token.id.clone(),
@@ -155,6 +162,7 @@ async fn accept(
             written.exemplars,
             written.metadata,
         );
+        token.watch().accepted(items, wire_len, unix_now());
         Ok(written)
     }
     .await;

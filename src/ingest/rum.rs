@@ -10,7 +10,7 @@ use hyper::{Method, Request};
 
 use super::cors::CorsPolicy;
 use super::mobile;
-use super::{finish, refuse};
+use super::{finish, refuse_otlp};
 use crate::auth;
 use crate::body::{self, RequestBody};
 use crate::edge::AppState;
@@ -30,10 +30,12 @@ pub async fn handle(
     peer: IpAddr,
     endpoint: Endpoint,
 ) -> Resp {
+    // Refusals answer in the request's format, even before its Content-Type is checked.
+    let reply = Format::for_reply(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()));
     let origin = match auth::request_origin(req.headers()) {
         Ok(origin) => origin,
         // No CORS headers: there is no one origin to answer.
-        Err(reason) => return refuse(state.usage.unknown(), endpoint, &reason.into()),
+        Err(reason) => return refuse_otlp(state.usage.unknown(), endpoint, &reason.into(), reply),
     };
     if req.method() == Method::OPTIONS {
         return preflight(state, req, origin.as_ref());
@@ -41,11 +43,12 @@ pub async fn handle(
     let token = match identify(state, req, origin.as_ref()) {
         Ok(t) => t,
         Err((reject, token, cors)) => {
+            super::watch_refusal(state, &reject, token.as_deref(), origin.as_ref(), peer);
             let usage = token
                 .as_ref()
                 .map(|t| &t.usage)
                 .unwrap_or(state.usage.unknown());
-            let mut resp = refuse(usage, endpoint, &reject);
+            let mut resp = refuse_otlp(usage, endpoint, &reject, reply);
             if let (true, Some(o)) = (cors, &origin) {
                 CorsPolicy::decorate(&mut resp, o);
             }
@@ -59,9 +62,13 @@ pub async fn handle(
         Some(origin) => Some(origin),
         None => return http::empty(500),
     };
+    token.watch().client(peer);
+    if let Some(origin) = &cors {
+        token.watch().origin_allowed(&token.origins, origin);
+    }
     let mut resp = match accept(state, &token, req, peer, endpoint).await {
         Ok(resp) => finish(&token.usage, endpoint, resp),
-        Err(reject) => refuse(&token.usage, endpoint, &reject),
+        Err(reject) => refuse_otlp(&token.usage, endpoint, &reject, reply),
     };
     if let Some(origin) = &cors {
         CorsPolicy::decorate(&mut resp, origin);
@@ -150,6 +157,7 @@ async fn accept(
             .with_detail(e.to_string())
     })?;
     token.limiter.check_items(items)?;
+    token.watch().passed(items)?;
     let batch = Batch {
         queue: if signal == Signal::Logs {
             Queue::Logs
@@ -165,6 +173,7 @@ async fn accept(
     };
     super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);
+    token.watch().accepted(items, wire.len() as u64, unix_now());
     Ok(http::bytes(
         200,
         format.content_type(),

@@ -69,6 +69,22 @@ impl OriginList {
         }
     }
 
+    /// Whether `origin` is allowed by a wildcard entry and by no exact one (the abuse
+    /// monitor's `new_origin` signal is about these only). Never for an app list.
+    pub fn allows_only_by_wildcard(&self, origin: &RequestOrigin) -> bool {
+        let Entries::Web(list) = &self.0 else {
+            return false;
+        };
+        let mut by_wildcard = false;
+        for p in list.iter().filter(|p| p.matches(origin)) {
+            if !p.is_wildcard() {
+                return false;
+            }
+            by_wildcard = true;
+        }
+        by_wildcard
+    }
+
     /// Whether any app entry matches a mobile request's `X-Client-Origin`. Allocates nothing.
     pub fn allows_app(&self, app: &AppIdentity<'_>) -> bool {
         match &self.0 {

@@ -321,7 +321,29 @@ async fn shutdown_finishes_appends_then_refuses() {
 async fn bad_config_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = config(tmp.path());
-    cfg.remote_write_upstream = Some("https://127.0.0.1:1/w".into());
+    // https is allowed since SPEC §15 (TLS to upstreams); other schemes are not.
+    cfg.remote_write_upstream = Some("ftp://127.0.0.1:1/w".into());
+    assert!(matches!(
+        Pipeline::start(cfg).await,
+        Err(PipelineError::Config(_))
+    ));
+    // A CA file or a credential file that cannot be read stops the start, not a delivery.
+    let mut cfg = config(tmp.path());
+    cfg.upstream_ca_file = Some(tmp.path().join("missing-ca.pem"));
+    assert!(matches!(
+        Pipeline::start(cfg).await,
+        Err(PipelineError::Config(_))
+    ));
+    let not_pem = tmp.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.upstream_ca_file = Some(not_pem);
+    assert!(matches!(
+        Pipeline::start(cfg).await,
+        Err(PipelineError::Config(_))
+    ));
+    let mut cfg = config(tmp.path());
+    cfg.upstream_credentials = Credentials::BearerFile(tmp.path().join("missing-token"));
     assert!(matches!(
         Pipeline::start(cfg).await,
         Err(PipelineError::Config(_))

@@ -39,7 +39,7 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    /// Parses and checks an upstream URL (only `http`: this build has no TLS).
+    /// Parses and checks an upstream URL (`http` or `https`).
     pub(crate) fn new(
         queue: Queue,
         url: &str,
@@ -48,10 +48,8 @@ impl Upstream {
     ) -> Result<Upstream, PipelineError> {
         let bad = |why: String| PipelineError::Config(format!("upstream {url:?}: {why}"));
         let url = Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        if url.scheme() != "http" {
-            return Err(bad(
-                "only http:// upstreams are supported by this build".into()
-            ));
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https".into()));
         }
         let tenant_header = tenant_header
             .map(|h| HeaderName::from_bytes(h.as_bytes()))
@@ -248,7 +246,9 @@ mod tests {
     #[test]
     fn config_checks() {
         let m = Duration::from_secs(1);
-        assert!(Upstream::new(Queue::Logs, "https://x/", None, m).is_err());
+        // SPEC §15: https upstreams (was refused before TLS was built in).
+        assert!(Upstream::new(Queue::Logs, "https://x/", None, m).is_ok());
+        assert!(Upstream::new(Queue::Logs, "ftp://x/", None, m).is_err());
         assert!(Upstream::new(Queue::Logs, "not a url", None, m).is_err());
         assert!(Upstream::new(Queue::Logs, "http://x/", Some("bad header"), m).is_err());
         let up = Upstream::new(

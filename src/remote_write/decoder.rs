@@ -55,6 +55,7 @@ impl Decoder {
         limits: &Limits,
         now_ms: i64,
     ) -> Result<Written, RwError> {
+        super::validate::clear_series_hashes();
         let len = checked_len(snappy_body, limits)?;
         if self.buf.len() < len {
             // A fresh zeroed allocation rather than `resize`: the old contents need not be

@@ -11,7 +11,7 @@ use prost::Message;
 
 use super::histogram::{self, HistogramView};
 use super::proto_v2;
-use super::validate::{check_time, LabelSet, Names, Problem, Reject};
+use super::validate::{check_time, check_unique, LabelSet, Names, Problem, Reject};
 use super::wire::{read_varint, Fields, Value};
 use super::{Limits, RwError, Written};
 
@@ -61,12 +61,16 @@ pub(super) fn scan<'b>(
     let deadline = now_ms.saturating_add(limits.max_future_ms);
     let mut written = Written::default();
     let mut series = 0usize;
+    // Names of an out-of-order series, for the repeat check; empty (no allocation) until one
+    // comes, then reused for the rest of the request.
+    let mut names = Vec::new();
     let mut fields = Fields::new(body);
     while let Some(field) = fields.next_field() {
         // Pass one proved every field well-formed.
         if let Ok((5, value)) = field {
             let msg = value.bytes().map_err(|_| RwError::BadPayload)?;
-            timeseries(msg, symbols, limits, deadline, &mut written).map_err(|r| r.at(series))?;
+            timeseries(msg, symbols, limits, deadline, &mut written, &mut names)
+                .map_err(|r| r.at(series))?;
             series += 1;
         }
     }
@@ -90,6 +94,7 @@ fn timeseries<'b>(
     limits: &Limits,
     deadline: i64,
     written: &mut Written,
+    names: &mut Vec<&'b [u8]>,
 ) -> Result<(), Reject> {
     let mut labels = LabelSet::new(Names::Utf8PreChecked);
     // A name reference waiting for its value (pairs may straddle packed chunks).
@@ -132,6 +137,10 @@ fn timeseries<'b>(
     if pending_name.is_some() {
         return Err(Problem::OddLabelRefs.into());
     }
+    if labels.out_of_order() {
+        collect_names(msg, symbols, names)?;
+        check_unique(names)?;
+    }
     labels.finish()?;
     match (samples, histograms) {
         (0, 0) => return Err(Problem::NoSamplesOrHistograms.into()),
@@ -144,6 +153,31 @@ fn timeseries<'b>(
         let help = lookup(symbols, md.help).ok_or(Problem::MetadataRefOutOfRange)?;
         let unit = lookup(symbols, md.unit).ok_or(Problem::MetadataRefOutOfRange)?;
         written.metadata += u64::from(md.kind != 0 || !help.is_empty() || !unit.is_empty());
+    }
+    Ok(())
+}
+
+/// The label names of a series whose references were already read (every one in range, an
+/// even count), into `names`; only for the rare out-of-order series.
+#[cold]
+fn collect_names<'b>(
+    msg: &'b [u8],
+    symbols: &[&'b [u8]],
+    names: &mut Vec<&'b [u8]>,
+) -> Result<(), Reject> {
+    names.clear();
+    let mut is_name = true;
+    let mut fields = Fields::new(msg);
+    while let Some(field) = fields.next_field() {
+        if let (1, value) = field? {
+            for_each_ref(value, |r| {
+                if is_name {
+                    names.push(lookup(symbols, r).ok_or(Problem::LabelRefOutOfRange)?);
+                }
+                is_name = !is_name;
+                Ok(())
+            })?;
+        }
     }
     Ok(())
 }

@@ -307,13 +307,36 @@ fn v2_conformance_table() {
             one(&[("job", "x")], |_, _| {}),
             invalid(0, Problem::MissingMetricName),
         ),
+        // SPEC §6: 2.0 senders emit map order, so names in any order are accepted (sorted
+        // when validated); a repeat is still refused wherever it sits.
         (
             "unsorted",
             one(
-                &[("__name__", "up"), ("job", "x"), ("instance", "y")],
+                &[("job", "x"), ("__name__", "up"), ("instance", "y")],
                 |_, _| {},
             ),
-            invalid(0, Problem::LabelsNotSorted),
+            written(1, 0, 0, 0),
+        ),
+        (
+            "unsorted, repeat apart",
+            one(
+                &[
+                    ("job", "x"),
+                    ("__name__", "up"),
+                    ("instance", "y"),
+                    ("job", "z"),
+                ],
+                |_, _| {},
+            ),
+            invalid(0, Problem::DuplicateLabelName),
+        ),
+        (
+            "unsorted, repeat adjacent",
+            one(
+                &[("job", "x"), ("__name__", "up"), ("__name__", "down")],
+                |_, _| {},
+            ),
+            invalid(0, Problem::DuplicateLabelName),
         ),
         (
             "duplicate",
@@ -462,4 +485,30 @@ fn v2_histogram(h: proto_v1::Histogram) -> super::proto_v2::Histogram {
         custom_values: h.custom_values,
         start_timestamp: h.timestamp - 60_000,
     }
+}
+
+/// Out-of-order series among sorted ones are all counted, and the names buffer reused across
+/// series does not leak one series' names into the next one's repeat check.
+#[test]
+fn unsorted_series_are_accepted_and_counted() {
+    let mut b = Builder::new();
+    let series = vec![
+        b.series(&[("job", "a"), ("__name__", "up"), ("instance", "i")]),
+        b.series(UP),
+        b.series(&[("zone", "z"), ("__name__", "up"), ("job", "b")]),
+        b.series(&[("instance", "j"), ("__name__", "up")]),
+    ];
+    let body = b.request(series);
+    assert_eq!(decode(Version::V2, &body), written(4, 0, 0, 0));
+
+    let mut b = Builder::new();
+    let series = vec![
+        b.series(&[("job", "a"), ("__name__", "up")]),
+        b.series(&[("zone", "z"), ("__name__", "up"), ("zone", "y")]),
+    ];
+    let body = b.request(series);
+    assert_eq!(
+        decode(Version::V2, &body),
+        invalid(1, Problem::DuplicateLabelName)
+    );
 }

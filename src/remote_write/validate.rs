@@ -6,8 +6,12 @@
 //!
 //! What the two specs require, and what is checked here:
 //! - 1.0 and 2.0 label sets: at least one label, `__name__` present (a SHOULD in the text, but a
-//!   series without a name cannot be stored by any receiver, so it is refused), names sorted
-//!   byte-wise with no repeats, no empty name or value, names and values valid UTF-8.
+//!   series without a name cannot be stored by any receiver, so it is refused), no repeated
+//!   name, no empty name or value, names and values valid UTF-8.
+//! - Label order: 1.0 names must be sorted byte-wise. 2.0 names may come in any order: the
+//!   2.0 text says sorted, but senders other than Prometheus emit map order and the Prometheus
+//!   receiver sorts them, so the edge does too (SPEC §6). A sorted set is checked in one
+//!   streaming pass; only an out-of-order one is sorted (in [`check_unique`]) to find repeats.
 //! - 1.0 only: metric names match `[a-zA-Z_:][a-zA-Z0-9_:]*` and label names
 //!   `[a-zA-Z_][a-zA-Z0-9_]*` (MUST in 1.0). In 2.0 these regexes are only a SHOULD and any
 //!   UTF-8 name is legal, so 2.0 names are not held to them.
@@ -33,7 +37,7 @@ pub enum Problem {
     NoLabels,
     /// No `__name__` label.
     MissingMetricName,
-    /// A label name sorts before the previous one.
+    /// 1.0: a label name sorts before the previous one.
     LabelsNotSorted,
     /// Two labels share a name.
     DuplicateLabelName,
@@ -158,6 +162,42 @@ pub(super) struct LabelSet<'b> {
     previous: &'b [u8],
     /// Whether `__name__` was seen.
     has_metric_name: bool,
+    /// 2.0: a name sorted before its predecessor, so repeats may be apart and the caller must
+    /// run [`check_unique`] over the whole set.
+    out_of_order: bool,
+    /// Hash of the label set so far, for the abuse monitor's `series_growth` (see
+    /// [`series_hashes`]); only when the request is sampled ([`hash_series`]).
+    hash: u64,
+    hashing: bool,
+}
+
+/// Most series hashes kept per request (512 KiB per worker thread at most); a larger request's
+/// further series are not looked at by the abuse monitor.
+const MAX_SERIES_HASHES: usize = 1 << 16;
+
+thread_local! {
+    /// The label-set hashes of the series of the request this thread decoded last.
+    static SERIES_HASHES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Whether the next request this thread decodes has its series hashed.
+    static HASHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the series of the next request this thread decodes are hashed (the abuse monitor
+/// samples requests: a series is sent again every scrape, so it is seen soon enough, and the
+/// other requests cost nothing).
+pub fn hash_series(on: bool) {
+    HASHING.with(|h| h.set(on));
+}
+
+/// Forgets the previous request's series hashes (the decoder calls it first).
+pub(super) fn clear_series_hashes() {
+    SERIES_HASHES.with(|h| h.borrow_mut().clear());
+}
+
+/// Hands `f` the label-set hashes of the series of the request this thread decoded last
+/// (call it right after `Decoder::decode`, before any `.await`).
+pub fn series_hashes<R>(f: impl FnOnce(&[u64]) -> R) -> R {
+    SERIES_HASHES.with(|h| f(&h.borrow()))
 }
 
 impl<'b> LabelSet<'b> {
@@ -167,6 +207,9 @@ impl<'b> LabelSet<'b> {
             count: 0,
             previous: &[],
             has_metric_name: false,
+            out_of_order: false,
+            hash: 0,
+            hashing: HASHING.with(|h| h.get()),
         }
     }
 
@@ -191,6 +234,8 @@ impl<'b> LabelSet<'b> {
         match compare(name, self.previous) {
             Ordering::Greater => {}
             Ordering::Equal => return Err(Problem::DuplicateLabelName),
+            // 2.0 allows any order; repeats are then found by `check_unique`.
+            Ordering::Less if self.names == Names::Utf8PreChecked => self.out_of_order = true,
             Ordering::Less => return Err(Problem::LabelsNotSorted),
         }
         self.previous = name;
@@ -199,6 +244,9 @@ impl<'b> LabelSet<'b> {
         }
         if value.len() > limits.max_label_value_len {
             return Err(Problem::LabelValueTooLong);
+        }
+        if self.hashing {
+            self.hash = crate::abuse::hll::fold_label(self.hash, name, value);
         }
         let is_metric_name = name == METRIC_NAME;
         self.has_metric_name |= is_metric_name;
@@ -221,16 +269,41 @@ impl<'b> LabelSet<'b> {
         Ok(())
     }
 
+    /// Whether the names came out of order (2.0 only), so that the streaming check could not
+    /// see every repeat: the caller then passes all names to [`check_unique`].
+    pub(super) fn out_of_order(&self) -> bool {
+        self.out_of_order
+    }
+
     /// The checks that need the whole set: not empty, `__name__` present.
     pub(super) fn finish(&self) -> Result<(), Problem> {
         if self.count == 0 {
             Err(Problem::NoLabels)
         } else if !self.has_metric_name {
             Err(Problem::MissingMetricName)
+        } else if !self.hashing {
+            Ok(())
         } else {
+            let hash = crate::abuse::hll::mix(self.hash);
+            SERIES_HASHES.with(|h| {
+                let mut h = h.borrow_mut();
+                if h.len() < MAX_SERIES_HASHES {
+                    h.push(hash);
+                }
+            });
             Ok(())
         }
     }
+}
+
+/// Sorts `names` (a 2.0 set that came out of order) and refuses a repeated one. The caller's
+/// buffer is reused, so a sorted request never allocates for this.
+pub(super) fn check_unique(names: &mut [&[u8]]) -> Result<(), Problem> {
+    names.sort_unstable_by(|a, b| compare(a, b));
+    if names.windows(2).any(|w| w.first() == w.last()) {
+        return Err(Problem::DuplicateLabelName);
+    }
+    Ok(())
 }
 
 /// Byte-wise order; label names are short and usually differ in the first byte, where this

@@ -34,6 +34,10 @@ pub struct ActiveToken {
     pub limiter: Arc<TokenLimiter>,
     /// Revoked tokens are kept so their secrets are refused as `revoked_token`.
     pub revoked: bool,
+    /// Disabled tokens are refused `403 token_disabled` until enabled.
+    pub disabled: bool,
+    /// The token's own abuse settings (resolved against `[abuse]` by the engine).
+    pub abuse: crate::abuse::AbuseOverrides,
     /// For `ingest_token_info` (the full record stays in the store).
     pub name: Box<str>,
     /// For `ingest_token_info`.
@@ -44,6 +48,14 @@ pub struct ActiveToken {
     pub attestation: Option<Arc<Attestation>>,
     /// Creation or last rotation, seconds since the epoch (`ingest_token_age_seconds`).
     pub age_base: u64,
+}
+
+impl ActiveToken {
+    /// Abuse-monitoring state; it lives in the usage counters' allocation (shared across
+    /// rotations and PATCHes), so an idle token pays 16 bytes for it and no allocation.
+    pub fn watch(&self) -> &crate::abuse::Watch {
+        &self.usage.watch
+    }
 }
 
 /// One secret's entry.

@@ -21,7 +21,7 @@ use dashmap::DashMap;
 
 use self::commit::Writer;
 use super::cache::{ActiveToken, TokenCache};
-use super::store::{AuditEvent, StoreError, TokenStore, NOT_APPLIED};
+use super::store::{AuditEvent, StoreError, TokenStore};
 use super::{new_token_id, NewToken, PatchBody, StoredSecret, TokenInputError, TokenRecord};
 use crate::config::LimitDefaults;
 use crate::ratelimit::TokenLimiter;
@@ -94,10 +94,10 @@ impl Registry {
             tracing::error!(error = %e, "cannot read the audit trail; start-up reconciliation skipped");
             None
         });
-        // Events before ids (0) cannot be checked; a `not_applied` one needs nothing.
+        // Events before ids (0) cannot be checked; `not_applied` marks and notes changed no record.
         let pending = last
             .as_ref()
-            .filter(|e| e.id != 0 && e.refers_to.is_none() && e.action != NOT_APPLIED);
+            .filter(|e| e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action));
         let mut applied = None;
         store.for_each(&mut |record| {
             if pending.is_some_and(|e| e.token_id == record.id) {
@@ -177,6 +177,9 @@ impl Registry {
             environment: new.environment,
             tenant: new.tenant,
             limits: new.limits,
+            abuse: new.abuse,
+            disabled_at: None,
+            last_used_at: None,
             created_at: unix_now(),
             rotated_at: None,
             revoked_at: None,
@@ -272,6 +275,89 @@ impl Registry {
             .await
     }
 
+    /// Disables a token (reversible, unlike revoke): its requests get `403 token_disabled`.
+    /// Disabling a disabled token changes nothing.
+    pub async fn disable(&self, id: &str, who: &str) -> Result<TokenRecord, RegistryError> {
+        self.set_disabled(id, who, true).await
+    }
+
+    /// Enables a disabled token again.
+    pub async fn enable(&self, id: &str, who: &str) -> Result<TokenRecord, RegistryError> {
+        self.set_disabled(id, who, false).await
+    }
+
+    async fn set_disabled(
+        &self,
+        id: &str,
+        who: &str,
+        disabled: bool,
+    ) -> Result<TokenRecord, RegistryError> {
+        let mut w = self.writer.lock().await;
+        let current = self.current(id).await?;
+        if current.is_revoked() {
+            return Err(RegistryError::Revoked(id.to_owned()));
+        }
+        if current.is_disabled() == disabled {
+            return Ok(current);
+        }
+        let mut next = current.clone();
+        next.disabled_at = disabled.then(unix_now);
+        let action = if disabled { "disable" } else { "enable" };
+        self.commit(&mut w, Some(current), next, who, action, String::new())
+            .await
+    }
+
+    /// The request-path view of one token (abuse state, live `last_used_at`).
+    pub fn active(&self, id: &str) -> Option<Arc<ActiveToken>> {
+        self.active.get(id).map(|t| t.clone())
+    }
+
+    /// Writes `last_used_at` (unix seconds) of several tokens in one store write; not
+    /// audited (it is usage, not a change). Tokens gone from the store are skipped.
+    pub async fn persist_last_used(&self, changes: Vec<(String, u64)>) -> Result<(), StoreError> {
+        let _w = self.writer.lock().await;
+        let store = Arc::clone(&self.store);
+        blocking(move || {
+            let wanted: std::collections::HashMap<String, u64> = changes.into_iter().collect();
+            let mut records = Vec::new();
+            store.for_each(&mut |mut r| {
+                if let Some(t) = wanted.get(&r.id) {
+                    if r.last_used_at.is_none_or(|old| old < *t) {
+                        r.last_used_at = Some(*t);
+                        records.push(r);
+                    }
+                }
+            })?;
+            store.upsert_many(&records)
+        })
+        .await
+    }
+
+    /// Writes an audit event about token `id` without changing it (a leaked secret only
+    /// flagged, an automatic response, expect-spike, abuse reset; `id` is `""` for edge-wide
+    /// events): the trail records what the edge noticed, not only what it changed. `action`
+    /// must be one that changes no record (see [`super::store::changes_record`]), or start-up
+    /// would take it for a lost change.
+    pub async fn note(
+        &self,
+        id: &str,
+        who: &str,
+        action: &str,
+        detail: String,
+    ) -> Result<(), RegistryError> {
+        debug_assert!(!super::store::changes_record(action));
+        let mut w = self.writer.lock().await;
+        let event = w.note(id, who, action, detail);
+        let mut batch = w.unmarked.clone();
+        batch.push(event);
+        let store = Arc::clone(&self.store);
+        blocking(move || store.append_audit(&batch))
+            .await
+            .map_err(RegistryError::NotApplied)?;
+        w.unmarked.clear();
+        Ok(())
+    }
+
     /// The record a change starts from; a failed read changes nothing.
     async fn current(&self, id: &str) -> Result<TokenRecord, RegistryError> {
         self.get(id)
@@ -299,7 +385,7 @@ impl Registry {
             || Arc::new(TokenUsage::new(id.clone())),
             |p| p.usage.clone(),
         );
-        let limiter = match prev {
+        let limiter = match &prev {
             Some(prev) if prev.limiter.limits == limits => prev.limiter.clone(),
             _ => Arc::new(TokenLimiter::with_shared_clock(
                 limits,
@@ -315,6 +401,8 @@ impl Registry {
             usage,
             limiter,
             revoked: record.is_revoked(),
+            disabled: record.is_disabled(),
+            abuse: record.abuse,
             name: record.name.as_str().into(),
             environment: record.environment.as_str().into(),
             client_type: record.client_type,

@@ -37,6 +37,16 @@ pub enum StoreError {
 /// Action of the event that marks an audited change as never applied.
 pub const NOT_APPLIED: &str = "not_applied";
 
+/// Whether an audit action changes a token record (and so names its event in
+/// `last_event`); the others (`not_applied`, `abuse.*`, `expect_spike`, `abuse_reset`, ...)
+/// record what the edge noticed or did without changing a record.
+pub fn changes_record(action: &str) -> bool {
+    matches!(
+        action,
+        "create" | "update" | "rotate" | "revoke" | "disable" | "enable"
+    )
+}
+
 /// One control-plane change, as kept in the audit trail. Never contains a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -86,6 +96,11 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Inserts or replaces one token; durable when it returns. An error means the store is
     /// unchanged, except [`StoreError::Unconfirmed`]: written and visible, durability unknown.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError>;
+    /// Inserts or replaces several tokens; durable when it returns. The file store does it
+    /// in one rewrite (the batched `last_used_at` write).
+    fn upsert_many(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        records.iter().try_for_each(|r| self.upsert(r))
+    }
     /// Appends `events` in one durable write; on an error none may be counted on (a torn
     /// line is skipped by readers).
     fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
@@ -264,6 +279,36 @@ impl TokenStore for FileStore {
         // A panic while holding the lock leaves the file as it was (the write is atomic).
         let _one_writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
         self.rewrite_with(record)
+    }
+
+    /// One rewrite for all `records` (they must already exist; others are left out).
+    fn upsert_many(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let _one_writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let by_id: std::collections::HashMap<&str, &TokenRecord> =
+            records.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut out = Vec::new();
+        out.extend_from_slice(b"{\"version\": 1, \"tokens\": [");
+        let mut failed = None;
+        let mut first = true;
+        self.read_each(&mut |r| {
+            out.extend_from_slice(if first { b"\n" } else { b",\n" });
+            first = false;
+            let r = by_id.get(r.id.as_str()).map_or(&r, |n| *n);
+            if let Err(e) = serde_json::to_writer(&mut out, r) {
+                failed.get_or_insert(e);
+            }
+        })?;
+        if let Some(source) = failed {
+            return Err(StoreError::Corrupt {
+                path: self.tokens_path.clone(),
+                source,
+            });
+        }
+        out.extend_from_slice(b"\n]}\n");
+        write_atomically(&self.tokens_path, &out)
     }
 
     fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {

@@ -73,6 +73,17 @@ impl<'a> Observed<'a> {
         assert_eq!(posts[0]["status"], 200, "{id}: {r}");
     }
 
+    /// What each request to the edge spoke (Chromium's `response.protocol`: `h2`,
+    /// `http/1.1`), preflights included.
+    pub fn protocols(&self, id: &str) -> Vec<String> {
+        let r = self.get(id);
+        ["preflights", "requests"]
+            .iter()
+            .flat_map(|k| list(&r["network"][k]))
+            .map(|e| e["protocol"].as_str().unwrap_or("none").to_owned())
+            .collect()
+    }
+
     /// `navigator.sendBeacon` queued the SDK's JSON; Chromium sent it without a preflight and
     /// got `200`.
     pub fn beacon(&self, id: &str, spans: u64) {
@@ -156,6 +167,18 @@ impl<'a> Observed<'a> {
         assert!(
             !body.is_empty(),
             "{id}: the page could not read the body: {r}"
+        );
+        // SPEC §15: the body is a JSON `google.rpc.Status` (the page posts JSON) with a
+        // non-zero code and the reason.
+        let status: Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{id}: body is not JSON ({e}): {r}"));
+        assert!(
+            status["code"].as_i64().is_some_and(|c| c != 0),
+            "{id}: no gRPC code: {r}"
+        );
+        assert!(
+            status["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{id}: no message: {r}"
         );
     }
 

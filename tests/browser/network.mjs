@@ -17,7 +17,7 @@ export async function watchNetwork(context, page, edge) {
   const entryFor = (requestId) => {
     let entry = entries.get(requestId);
     if (!entry) {
-      entry = { method: null, url: null, type: null, status: null, done: false, failed: null, cors: null };
+      entry = { method: null, url: null, type: null, status: null, protocol: null, done: false, failed: null, cors: null };
       entries.set(requestId, entry);
       order.push(requestId);
     }
@@ -34,7 +34,10 @@ export async function watchNetwork(context, page, edge) {
   });
   cdp.on('Network.responseReceived', (e) => {
     const entry = entries.get(e.requestId);
-    if (entry) entry.status = e.response.status;
+    if (!entry) return;
+    entry.status = e.response.status;
+    // "h2" or "http/1.1": what the connection to the edge spoke.
+    entry.protocol = e.response.protocol || null;
   });
   cdp.on('Network.loadingFinished', (e) => {
     const entry = entries.get(e.requestId);

@@ -8,7 +8,10 @@
 //   2. stdin:  {"edge":"http://127.0.0.1:P","scenarios":[{"id","host","action","args"}]}
 //      `host` is the name the page is loaded from (localhost, 127.0.0.1, or a
 //      *.localtest name mapped to 127.0.0.1 by --host-resolver-rules); `action`
-//      is one of the functions page/main.js puts on window.edgeTest.
+//      is one of the functions page/main.js puts on window.edgeTest. A scenario
+//      may name its own `edge` (the HTTPS edge); TRUST_SPKI in the environment
+//      (base64 SHA-256 of a test key's SubjectPublicKeyInfo) makes Chromium accept
+//      that edge's test certificate.
 //   3. stdout: {"results":[{"id","origin","served_host","page","network"}]}
 // Diagnostics go to stderr. Every wait is bounded; the whole run is capped by
 // RUN_TIMEOUT_MS and exits non-zero on any failure.
@@ -84,7 +87,8 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function runScenario(browser, pagePort, hostsSeen, edge, scenario) {
+async function runScenario(browser, pagePort, hostsSeen, defaultEdge, scenario) {
+  const edge = scenario.edge || defaultEdge;
   const origin = `http://${scenario.host}:${pagePort}`;
   const started = Date.now();
   // A fresh context per scenario: no cached preflights, cookies or sockets
@@ -145,6 +149,7 @@ async function main() {
         // Wildcard origins need names with several labels; map them all to
         // the page server so no DNS is ever asked.
         '--host-resolver-rules=MAP *.localtest 127.0.0.1',
+        ...(process.env.TRUST_SPKI ? [`--ignore-certificate-errors-spki-list=${process.env.TRUST_SPKI}`] : []),
       ],
     });
     log(`ready after ${Date.now() - t0} ms`);

@@ -78,8 +78,18 @@ pub struct Runner {
 impl Runner {
     /// Starts the runner and waits until the page server listens and Chromium is up.
     pub async fn start() -> Runner {
+        Self::start_trusting(None).await
+    }
+
+    /// The same, with Chromium accepting certificates for the key whose SPKI hash (base64
+    /// SHA-256) is `spki`: the HTTPS edge's test certificate.
+    pub async fn start_trusting(spki: Option<&str>) -> Runner {
         require_prerequisites();
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        if let Some(spki) = spki {
+            command.env("TRUST_SPKI", spki);
+        }
+        let mut child = command
             .arg("run.mjs")
             .current_dir(browser_dir())
             .env("CHROMIUM_PATH", CHROMIUM)

@@ -1,6 +1,6 @@
 //! Real upstreams for the pipeline tests: a VictoriaMetrics process (Debian's
 //! `victoria-metrics`) on 127.0.0.1 with a temporary storage directory, a small OTLP/HTTP
-//! receiver (hyper) that records what it gets, and remote-write / OTLP request bodies that
+//! receiver (hyper, optionally over TLS) that records what it gets, and remote-write / OTLP request bodies that
 //! carry a unique id per request so delivered data can be matched to acknowledged requests.
 #![allow(dead_code)]
 
@@ -300,59 +300,67 @@ impl Drop for Victoria {
 pub struct Got {
     pub path: String,
     pub body: Bytes,
+    /// The request's `Authorization` header (the HTTPS upstream tests check credentials).
+    pub authorization: Option<String>,
 }
 
 /// Accepts every POST with `200 {}` after `delay`, and keeps what it got.
 pub struct OtlpReceiver {
     pub addr: SocketAddr,
     pub got: Arc<Mutex<Vec<Got>>>,
+    /// Whether it speaks HTTPS (see [`OtlpReceiver::start_tls`]).
+    tls: bool,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl OtlpReceiver {
     pub async fn start(delay: Duration) -> OtlpReceiver {
+        Self::start_with(delay, None).await
+    }
+
+    /// The same receiver over HTTPS with `tls` (e.g. a `tls::TestCa` server config).
+    pub async fn start_tls(
+        delay: Duration,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> OtlpReceiver {
+        Self::start_with(delay, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(delay: Duration, tls: Option<tokio_rustls::TlsAcceptor>) -> OtlpReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
+        let is_tls = tls.is_some();
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 let sink = sink.clone();
+                let tls = tls.clone();
                 conns.spawn(async move {
-                    let svc =
-                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                            let sink = sink.clone();
-                            async move {
-                                let path = req.uri().path().to_string();
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|c| c.to_bytes())
-                                    .unwrap_or_default();
-                                tokio::time::sleep(delay).await;
-                                sink.lock().unwrap().push(Got { path, body });
-                                Ok::<_, Infallible>(
-                                    Response::builder()
-                                        .status(200)
-                                        .header("content-type", "application/json")
-                                        .body(Full::new(Bytes::from_static(b"{}")))
-                                        .unwrap(),
-                                )
+                    match tls {
+                        // A failed handshake (a client that does not trust the CA) records nothing.
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_recording(stream, sink, delay).await;
                             }
-                        });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                        }
+                        None => serve_recording(stream, sink, delay).await,
+                    }
                 });
             }
         });
-        OtlpReceiver { addr, got, task }
+        OtlpReceiver {
+            addr,
+            got,
+            tls: is_tls,
+            task,
+        }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Ids after `marker` in every body received on `path`.
@@ -365,6 +373,45 @@ impl OtlpReceiver {
             .flat_map(|g| ids_after(&String::from_utf8_lossy(&g.body), marker))
             .collect()
     }
+}
+
+/// One connection of the receiver: every request answered `200 {}` and recorded.
+async fn serve_recording<I>(io: I, sink: Arc<Mutex<Vec<Got>>>, delay: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let sink = sink.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let authorization = req
+                .headers()
+                .get("authorization")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            tokio::time::sleep(delay).await;
+            sink.lock().unwrap().push(Got {
+                path,
+                body,
+                authorization,
+            });
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(b"{}")))
+                    .unwrap(),
+            )
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
 }
 
 impl Drop for OtlpReceiver {

@@ -129,11 +129,18 @@ pub(super) fn cases() -> Vec<Case> {
             v2_one(&[("job", "x")]),
             INVALID,
         ),
+        // Unsorted 2.0 names are accepted (SPEC §6, as the Prometheus receiver does); a repeat
+        // that sorting brings together is still refused.
         case(
-            "v2 unsorted names",
-            "RW2 Series Labels: MUST have label names sorted",
+            "v2 unsorted names with a repeat apart",
+            "RW2 Series Labels: MUST NOT contain repeated label names (in any order)",
             CT_V2,
-            v2_one(&[("__name__", "m"), ("job", "x"), ("instance", "i")]),
+            v2_one(&[
+                ("job", "x"),
+                ("__name__", "m"),
+                ("instance", "i"),
+                ("job", "y"),
+            ]),
             INVALID,
         ),
         case(
@@ -203,8 +210,12 @@ pub(super) fn cases() -> Vec<Case> {
             "v2 one bad series among good ones",
             "RW2 Invalid Samples: MUST return 400 for any invalid sample",
             CT_V2,
+            // The bad series repeats a name (unsorted names alone are valid in 2.0).
             v2_with(|b| {
-                b.series(&[("__name__", "m2"), ("b", "x"), ("a", "y")], &[1.0]);
+                b.series(
+                    &[("__name__", "m2"), ("b", "x"), ("a", "y"), ("b", "z")],
+                    &[1.0],
+                );
             }),
             INVALID,
         ),

@@ -29,6 +29,19 @@ impl Writer {
         self.last_event
     }
 
+    /// An event that records what the edge noticed or did without changing a record.
+    pub(super) fn note(&mut self, id: &str, who: &str, action: &str, detail: String) -> AuditEvent {
+        AuditEvent {
+            id: self.next_id(),
+            at: rfc3339(unix_now()),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            token_id: id.to_owned(),
+            detail,
+            refers_to: None,
+        }
+    }
+
     pub(super) fn not_applied(&mut self, change: &AuditEvent, why: String) -> AuditEvent {
         AuditEvent {
             id: self.next_id(),

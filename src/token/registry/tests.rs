@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use super::*;
 use crate::secret::Digest;
 use crate::token::cache::Lookup;
-use crate::token::store::FileStore;
+use crate::token::store::{FileStore, NOT_APPLIED};
 use crate::token::CreateBody;
 
 /// An in-memory store whose next write can be made to fail, or to "crash" (the audit write
@@ -110,6 +110,7 @@ fn new_token(rng: &mut StdRng) -> NewToken {
         tenant: None,
         limits: None,
         attestation: None,
+        abuse: None,
     })
     .unwrap()
 }
