@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::appcheck::{Attestation, SettingsError};
 use crate::abuse::AbuseOverrides;
+use crate::appcheck::{Attestation, SettingsError};
 use crate::config::LimitOverrides;
 use crate::origin::{OriginError, OriginList};
 use crate::secret::{Digest, TokenType};
