@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the browser suite (tests/browser.rs) needs, only when missing:
+# Installs what the browser suites (tests/browser.rs, tests/console.rs) need, only when missing:
 # Debian's chromium at /usr/bin/chromium, and tests/browser/node_modules from the
 # committed package-lock.json. Idempotent: a second run does nothing. Never
 # downloads a browser build of its own (no `playwright install`).

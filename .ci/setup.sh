@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only when it is missing (idempotent, quick when all is
-# there): Debian's prometheus (a real remote_write sender), victoria-metrics (a real upstream;
-# also ships vmagent), the openssl CLI (tests/transport.rs offers TLS 1.1 with it, and
-# loadtest/transport.sh makes its test CA with it), through setup-browser.sh, chromium + the
-# browser suite's npm packages, and through setup-mobile.sh, the mobile sender tests' npm
-# packages and Python venv.
+# there): Debian's prometheus (a real remote_write sender; its promtool checks the alert
+# rules), victoria-metrics (a real upstream; also ships vmagent), the openssl CLI
+# (tests/transport.rs offers TLS 1.1 with it, and loadtest/transport.sh makes its test CA with
+# it), through setup-browser.sh, chromium + the browser suite's npm packages, and through
+# setup-mobile.sh, the mobile sender tests' npm packages and Python venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 missing=()
-[ -x /usr/bin/prometheus ] || missing+=(prometheus)
+# Debian's prometheus package ships both binaries; promtool runs config/alerts_test.yml.
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)
 [ -x /usr/bin/openssl ] || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then

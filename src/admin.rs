@@ -13,12 +13,13 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::body::{self, RequestBody};
+use crate::console::SessionAccess;
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::secret::TokenSecret;
 use crate::time::{rfc3339, unix_now};
 use crate::token::registry::{RegistryError, DEFAULT_GRACE};
-use crate::token::{CreateBody, NewToken, PatchBody, TokenRecord};
+use crate::token::{self, CreateBody, NewToken, PatchBody, TokenRecord};
 
 /// Admin request bodies are small JSON documents; a larger declared `Content-Length` is
 /// `413` before anything is read.
@@ -67,7 +68,7 @@ impl AdminKey {
         &self.key
     }
 
-    fn matches(&self, presented: &[u8]) -> bool {
+    pub(crate) fn matches(&self, presented: &[u8]) -> bool {
         self.key.as_bytes().ct_eq(presented).into()
     }
 }
@@ -231,8 +232,10 @@ async fn to_completion<T: Send + 'static>(
     })
 }
 
-/// Handles `/api/v1/tokens...` and `/api/v1/audit`.
-pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
+/// Whether the request may use the admin API: the bearer key (constant time), or else the
+/// console's session cookie, with which a change must also pass the console's CSRF check
+/// (refused with `403` before anything is read or changed).
+fn authorise(state: &AppState, req: &Request<RequestBody>) -> Result<(), Box<Resp>> {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -242,8 +245,32 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    if !presented.is_some_and(|k| state.admin_key.matches(k.as_bytes())) {
-        return error(401, "unauthorized", "missing or wrong admin key", vec![]);
+    let unauthorised = || {
+        Box::new(error(
+            401,
+            "unauthorized",
+            "missing or wrong admin key",
+            vec![],
+        ))
+    };
+    if let Some(k) = presented {
+        return if state.admin_key.matches(k.as_bytes()) {
+            Ok(())
+        } else {
+            Err(unauthorised())
+        };
+    }
+    match state.console.session_access(req.method(), req.headers()) {
+        SessionAccess::Granted => Ok(()),
+        SessionAccess::CsrfRefused(why) => Err(Box::new(error(403, "csrf", why, vec![]))),
+        SessionAccess::None => Err(unauthorised()),
+    }
+}
+
+/// Handles `/api/v1/tokens...`, `/api/v1/audit` and `/api/v1/origins/validate`.
+pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
+    if let Err(refused) = authorise(state, req) {
+        return *refused;
     }
     let who = state.admin_key.id.clone();
     let path = req.uri().path().to_owned();
@@ -380,13 +407,39 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 Err(e) => registry_error(e),
             }
         }
+        // The create path's own origin rules and messages, with no side effect: the console
+        // checks the origins field as the operator types.
+        (Method::POST, ["origins", "validate"]) => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct ValidateBody {
+                origins: Vec<String>,
+                /// The console names the token's client type: web origins or, for mobile
+                /// tokens, app identities (SPEC §14). Default web.
+                client_type: Option<token::ClientType>,
+            }
+            match read_json::<ValidateBody>(state, req).await {
+                Ok(b) => {
+                    let details = token::parse_client_origins(
+                        &b.origins,
+                        b.client_type.unwrap_or(token::ClientType::Web),
+                    )
+                    .err()
+                    .map(|e| e.details())
+                    .unwrap_or_default();
+                    http::json(200, &json!({ "details": details }))
+                }
+                Err(resp) => resp,
+            }
+        }
         (
             _,
             ["tokens"]
             | ["tokens", _]
             | ["tokens", _, "rotate" | "disable" | "enable" | "expect-spike"]
             | ["tokens", _, "abuse", "reset"]
-            | ["audit"],
+            | ["audit"]
+            | ["origins", "validate"],
         ) => error(405, "method_not_allowed", "method not allowed", vec![]),
         _ => error(404, "not_found", "no such admin endpoint", vec![]),
     }

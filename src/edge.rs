@@ -40,6 +40,8 @@ pub struct AppState {
     pub op_metrics: OpMetrics,
     /// Abuse monitoring: signals, responses, events (SPEC §12).
     pub abuse: crate::abuse::Monitor,
+    /// The console's embedded files and signed-in sessions.
+    pub console: crate::console::Console,
     /// Cleared when shutdown starts, so `/readyz` takes the edge out of rotation first.
     pub ready: AtomicBool,
     /// Abuse events on their way to `abuse.webhook_url` (disabled when none is set).
@@ -153,6 +155,7 @@ impl Edge {
             rw_limits,
             op_metrics: OpMetrics::new(),
             abuse: crate::abuse::Monitor::new(config.abuse.clone()),
+            console: Default::default(),
             ready: AtomicBool::new(true),
             app_check,
             webhook,

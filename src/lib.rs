@@ -18,6 +18,7 @@ pub mod body;
 pub mod cli;
 pub mod client_addr;
 pub mod config;
+pub mod console;
 pub mod edge;
 pub mod http;
 pub mod ingest;

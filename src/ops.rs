@@ -1,4 +1,4 @@
-//! The private ops listener: `/metrics`, `/readyz`, `/healthz` and the admin API.
+//! The private ops listener: `/metrics`, `/readyz`, `/healthz`, the admin API and the console.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,6 +32,12 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             }
         }
         (&Method::GET, "/healthz") => http::text(200, "ok"),
+        (&Method::GET | &Method::HEAD, p) if p == "/" || p.starts_with("/console/") => state
+            .console
+            .assets
+            .respond(p, req.headers())
+            .unwrap_or_else(|| http::text(404, "not found")),
+        (_, "/api/v1/session") => crate::console::session(state, req).await,
         (_, p) if p.starts_with("/api/v1/") => crate::admin::handle(state, req).await,
         _ => http::text(404, "not found"),
     }

@@ -235,8 +235,13 @@ fn check_abuse(abuse: AbuseOverrides) -> Result<AbuseOverrides, TokenInputError>
     Ok(abuse)
 }
 
-/// Web origins for web tokens, app identities for mobile ones; at least one.
-fn parse_origins(entries: &[String], client: ClientType) -> Result<OriginList, TokenInputError> {
+/// The origin rules of a client token, used by create, patch and the console's
+/// `POST /api/v1/origins/validate` alike: web origins for web tokens, app identities for
+/// mobile ones (SPEC §14); every entry parses, and there is at least one.
+pub fn parse_client_origins(
+    entries: &[String],
+    client: ClientType,
+) -> Result<OriginList, TokenInputError> {
     let parsed = match client {
         ClientType::Web => OriginList::parse_all(entries),
         ClientType::Mobile => OriginList::parse_app_all(entries),
@@ -270,7 +275,7 @@ impl NewToken {
         let (client_type, origins) = match body.token_type {
             TokenType::Client => {
                 let client = body.client_type.unwrap_or(ClientType::Web);
-                let origins = parse_origins(body.origins.as_deref().unwrap_or(&[]), client)?;
+                let origins = parse_client_origins(body.origins.as_deref().unwrap_or(&[]), client)?;
                 (Some(client), origins)
             }
             TokenType::RemoteWrite => {
@@ -331,7 +336,7 @@ impl TokenRecord {
                 }
             } else {
                 let client = next.client_type.unwrap_or(ClientType::Web);
-                next.origins = parse_origins(origins, client)?;
+                next.origins = parse_client_origins(origins, client)?;
             }
         }
         if let Some(settings) = &body.attestation {

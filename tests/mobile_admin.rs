@@ -205,3 +205,36 @@ async fn cli_creates_and_updates_mobile_tokens() {
     );
     edge.stop().await;
 }
+
+/// The console's live check (`POST /api/v1/origins/validate`) applies the client type's rules.
+#[tokio::test]
+async fn origin_validation_follows_the_client_type() {
+    let edge = TestEdge::start().await;
+    let validate = |body: Value| edge.admin(Method::POST, "/api/v1/origins/validate", Some(body));
+    let (s, v) =
+        validate(json!({"origins": [APP, "ios://com.example.*"], "client_type": "mobile"})).await;
+    assert_eq!((s, v["details"].clone()), (200, json!([])));
+    let (_, v) =
+        validate(json!({"origins": [APP, "android://shop"], "client_type": "mobile"})).await;
+    let details = v["details"].as_array().unwrap();
+    assert_eq!(details.len(), 1, "{v}");
+    assert!(details[0].as_str().unwrap().contains("android://shop"));
+    let (_, v) = validate(json!({"origins": [APP]})).await;
+    assert!(
+        v["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("needs a mobile token"),
+        "{v}"
+    );
+    let (_, v) =
+        validate(json!({"origins": ["https://a.example.com"], "client_type": "mobile"})).await;
+    assert!(
+        v["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("not web origins"),
+        "{v}"
+    );
+    edge.stop().await;
+}
