@@ -3,7 +3,8 @@
 # there): Debian's prometheus (a real remote_write sender; its promtool checks the alert
 # rules), victoria-metrics (a real upstream; also ships vmagent), the openssl CLI
 # (tests/transport.rs offers TLS 1.1 with it, and loadtest/transport.sh makes its test CA with
-# it), and, through setup-browser.sh, chromium + the browser suite's npm packages.
+# it), through setup-browser.sh, chromium + the browser suite's npm packages, and through
+# setup-mobile.sh, the mobile sender tests' npm packages and Python venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -19,3 +20,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 bash "$repo/.ci/setup-browser.sh"
+bash "$repo/.ci/setup-mobile.sh"

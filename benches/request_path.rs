@@ -45,6 +45,7 @@ fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
             name: "bench".into(),
             environment: "production".into(),
             client_type: None,
+            attestation: None,
             age_base: 0,
         });
         cache.insert(secret.digest(), token, None);

@@ -117,6 +117,7 @@ fn main() {
             rotated_at: None,
             revoked_at: None,
             last_event: None,
+            attestation: None,
             secrets: vec![StoredSecret {
                 digest: secret.digest(),
                 expires_at: None,

@@ -154,6 +154,7 @@ pub fn view(state: &AppState, r: &TokenRecord) -> Value {
         "environment": r.environment,
         "tenant": r.tenant,
         "limits": r.limits,
+        "attestation": r.attestation,
         "status": if r.is_revoked() {
             "revoked"
         } else if r.is_disabled() {
@@ -413,17 +414,19 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             #[serde(deny_unknown_fields)]
             struct ValidateBody {
                 origins: Vec<String>,
-                /// The console names the token's client type; web is the only one with
-                /// origin rules here (SPEC §14 gives mobile app identities their own).
-                #[allow(dead_code)]
+                /// The console names the token's client type: web origins or, for mobile
+                /// tokens, app identities (SPEC §14). Default web.
                 client_type: Option<token::ClientType>,
             }
             match read_json::<ValidateBody>(state, req).await {
                 Ok(b) => {
-                    let details = token::parse_client_origins(&b.origins)
-                        .err()
-                        .map(|e| e.details())
-                        .unwrap_or_default();
+                    let details = token::parse_client_origins(
+                        &b.origins,
+                        b.client_type.unwrap_or(token::ClientType::Web),
+                    )
+                    .err()
+                    .map(|e| e.details())
+                    .unwrap_or_default();
                     http::json(200, &json!({ "details": details }))
                 }
                 Err(resp) => resp,

@@ -26,6 +26,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of the token variant (its flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the edge.
     Serve {
@@ -116,6 +118,8 @@ pub enum TokenAction {
         tenant: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        mobile: MobileArgs,
         #[arg(long)]
         json: bool,
     },
@@ -144,6 +148,8 @@ pub enum TokenAction {
         tenant: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        mobile: MobileArgs,
         #[arg(long)]
         json: bool,
     },
@@ -162,6 +168,47 @@ pub enum TokenAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Client type and App Check settings (SPEC §14), for `create` and `update`.
+#[derive(clap::Args, Debug, Default)]
+pub struct MobileArgs {
+    /// `web` (browser `Origin`, CORS) or `mobile` (`X-Client-Origin`, origins
+    /// android://<application id> or ios://<bundle id>). On update, give the new --origin list too.
+    #[arg(long = "client-type", value_parser = ["web", "mobile"])]
+    client_type: Option<String>,
+    /// App Check attestation of a mobile token.
+    #[arg(long, value_parser = ["off", "report", "enforce"])]
+    attestation: Option<String>,
+    /// Firebase project number (with --attestation report|enforce).
+    #[arg(long)]
+    project_number: Option<String>,
+    /// Firebase app id accepted as the App Check `sub`; repeatable.
+    #[arg(long = "app-id")]
+    app_ids: Vec<String>,
+}
+
+impl MobileArgs {
+    /// Adds `client_type` and `attestation` to an admin API body.
+    fn apply(&self, body: &mut Value) -> Result<(), String> {
+        if let Some(c) = &self.client_type {
+            body["client_type"] = Value::from(c.as_str());
+        }
+        match &self.attestation {
+            Some(mode) => {
+                body["attestation"] = serde_json::json!({
+                    "mode": mode,
+                    "project_number": self.project_number.clone().unwrap_or_default(),
+                    "app_ids": self.app_ids,
+                });
+                Ok(())
+            }
+            None if self.project_number.is_some() || !self.app_ids.is_empty() => {
+                Err("--project-number and --app-id need --attestation report|enforce".into())
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// Per-token limit overrides.

@@ -39,6 +39,8 @@ pub struct Config {
     /// Abuse monitoring: windows, thresholds, default response, the webhook and the
     /// leaked-secret endpoint (SPEC §12).
     pub abuse: AbuseConfig,
+    /// Mobile client tokens (App Check keys).
+    pub mobile: MobileConfig,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
 }
@@ -345,6 +347,16 @@ impl Default for LimitDefaults {
             },
         }
     }
+}
+
+/// Mobile client tokens (SPEC §14).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MobileConfig {
+    /// A copy of Firebase App Check's JWKS (`https://firebaseappcheck.googleapis.com/v1/jwks`),
+    /// re-read when it changes. Unset: tokens with attestation `report` or `enforce` fail every
+    /// check (the edge never fetches keys itself: the request path does no network I/O).
+    pub app_check_jwks_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -797,6 +809,12 @@ mod tests {
             d.server.h2_max_concurrent_streams
         );
         assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
+        assert_eq!(c.mobile.app_check_jwks_file, None);
+        let m = Config::from_toml("[mobile]\napp_check_jwks_file = \"/k/jwks.json\"").unwrap();
+        assert_eq!(
+            m.mobile.app_check_jwks_file,
+            Some(PathBuf::from("/k/jwks.json"))
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct AppState {
     pub webhook: WebhookQueue,
     /// GitHub secret scanning's endpoint: keys, action, counters.
     pub secret_scanning: SecretScanning,
+    /// App Check public keys for mobile tokens with attestation (re-read by a background task).
+    pub app_check: crate::appcheck::KeyStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +145,7 @@ impl Edge {
             addr: config.server.ops_addr,
             source,
         })?;
+        let app_check = crate::appcheck::KeyStore::new(config.mobile.app_check_jwks_file.clone());
         let state = Arc::new(AppState {
             cors: CorsPolicy::new(&config.rum),
             registry,
@@ -154,6 +157,7 @@ impl Edge {
             abuse: crate::abuse::Monitor::new(config.abuse.clone()),
             console: Default::default(),
             ready: AtomicBool::new(true),
+            app_check,
             webhook,
             secret_scanning,
             config,
@@ -178,6 +182,7 @@ impl Edge {
             )),
             tokio::spawn(state.webhook.clone().run(watcher.clone())),
             tokio::spawn(crate::abuse::Monitor::run(state.clone(), watcher.clone())),
+            tokio::spawn(refresh_app_check_keys(state.clone(), watcher.clone())),
         ];
         if let Some(tls) = &tls {
             servers.push(tokio::spawn(tls.clone().watch(watcher.clone())));
@@ -254,6 +259,21 @@ async fn housekeeping(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>)
         tokio::select! {
             _ = limiters.tick() => state.registry.for_each_active(|t| t.limiter.housekeeping()),
             _ = metrics.tick() => state.op_metrics.run_upkeep(),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Re-reads the App Check JWKS file when it changed (a `stat` every two seconds; the file is
+/// read only when its modification time or length moved), off the request path.
+async fn refresh_app_check_keys(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::appcheck::jwks::REFRESH_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let state = state.clone();
+                let _ = tokio::task::spawn_blocking(move || state.app_check.refresh()).await;
+            }
             _ = shutdown.changed() => return,
         }
     }

@@ -6,9 +6,9 @@
 //! 1. route (404/405);
 //! 2. CORS preflight (RUM, no token needed);
 //! 3. token: location, format, lookup, type (401/403);
-//! 4. origin (RUM, 403);
+//! 4. origin (RUM, 403; mobile tokens: `X-Client-Origin`, see `mobile`);
 //! 5. media type and encoding (415, before the body);
-//! 6. request rate (429);
+//! 6. request rate (429); mobile tokens: App Check attestation (401);
 //! 7. body read with size and time bounds (413/408);
 //! 8. decompress and decode (400/413);
 //! 9. item rate (429/413);
@@ -29,6 +29,7 @@ use crate::rum::Format;
 use crate::usage::{Endpoint, TokenUsage};
 
 pub mod cors;
+pub mod mobile;
 pub mod remote_write;
 pub mod rum;
 

@@ -12,6 +12,7 @@
 
 pub mod abuse;
 pub mod admin;
+pub mod appcheck;
 pub mod auth;
 pub mod body;
 pub mod cli;

@@ -1,6 +1,8 @@
 //! Allowed origins of client tokens (SPEC §4). [`OriginPattern`] is one operator entry, parsed
 //! once when a token is created or changed; [`RequestOrigin`] is a request's `Origin` header,
-//! parsed once per request; [`OriginList::allows`] decides without allocating.
+//! parsed once per request; [`OriginList::allows`] decides without allocating. Mobile tokens
+//! (SPEC §14) hold app identities instead (`android://...`, `ios://...`: `app.rs`), and an
+//! [`OriginList`] is one kind or the other (`list.rs`).
 //!
 //! Choices beyond the letter of SPEC §4 (operators need them in the README too):
 //! - Each `*` matches exactly one non-empty DNS label, and a pattern may hold several:
@@ -28,10 +30,13 @@
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
-use std::sync::Arc;
 
+pub use app::{AppIdentity, AppPattern, Platform};
+pub use list::OriginList;
 use parse::{canonical_host, fast_path, split, Side};
 
+mod app;
+mod list;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -84,6 +89,30 @@ pub enum OriginError {
     WildcardInRequest,
     #[error("the origin is not valid UTF-8")]
     NotUtf8,
+    #[error(
+        "an app identity (android:// or ios://) needs a mobile token (client_type \"mobile\")"
+    )]
+    AppIdentityOnWebToken,
+    #[error("a mobile token takes app identities (android:// or ios://), not web origins")]
+    WebOriginOnMobileToken,
+    #[error("missing scheme (expected android:// or ios://)")]
+    MissingAppScheme,
+    #[error("unsupported scheme (expected android:// or ios://)")]
+    UnsupportedAppScheme,
+    #[error("missing application id or bundle id")]
+    MissingAppId,
+    #[error("an app identity is at most 255 characters")]
+    AppIdTooLong,
+    #[error("an app identity needs at least two dot-separated labels (reverse-DNS, e.g. com.example.shop)")]
+    AppIdTooFewLabels,
+    #[error("an Android application id label starts with a letter and holds only letters, digits and '_'")]
+    AndroidLabel,
+    #[error("an iOS bundle id label holds only letters, digits and '-'")]
+    IosLabel,
+    #[error("'*' must be a whole label")]
+    AppPartialWildcard,
+    #[error("'*' cannot stand for the first label")]
+    WildcardFirstLabel,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,66 +316,5 @@ impl RequestOrigin {
             RequestHost::InRaw(range) => self.raw.get(range.clone()).unwrap_or(""),
             RequestHost::Canonical(host) => host,
         }
-    }
-}
-
-/// A token's allowed origins. Shared, not copied, between the stored record and the cache
-/// entry built from it (a million tokens would otherwise hold two copies of every list).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct OriginList(Arc<[OriginPattern]>);
-
-impl Default for OriginList {
-    fn default() -> OriginList {
-        OriginList(Arc::from(Vec::new()))
-    }
-}
-
-impl OriginList {
-    /// Parses every entry; on failure returns one (entry, reason) per bad entry, in input order.
-    pub fn parse_all<S: AsRef<str>>(
-        entries: &[S],
-    ) -> Result<OriginList, Vec<(String, OriginError)>> {
-        let mut good = Vec::with_capacity(entries.len());
-        let mut bad = Vec::new();
-        for entry in entries {
-            match OriginPattern::parse(entry.as_ref()) {
-                Ok(pattern) => good.push(pattern),
-                Err(e) => bad.push((entry.as_ref().to_owned(), e)),
-            }
-        }
-        if bad.is_empty() {
-            Ok(OriginList(good.into()))
-        } else {
-            Err(bad)
-        }
-    }
-
-    /// Whether any entry matches. Allocates nothing.
-    pub fn allows(&self, origin: &RequestOrigin) -> bool {
-        self.0.iter().any(|pattern| pattern.matches(origin))
-    }
-
-    /// Whether `origin` is allowed by a wildcard entry and by no exact one (the abuse
-    /// monitor's `new_origin` signal is about these only).
-    pub fn allows_only_by_wildcard(&self, origin: &RequestOrigin) -> bool {
-        let mut by_wildcard = false;
-        for p in self.0.iter().filter(|p| p.matches(origin)) {
-            if !p.is_wildcard() {
-                return false;
-            }
-            by_wildcard = true;
-        }
-        by_wildcard
-    }
-
-    /// No entries: a web client token with this list would refuse every origin.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The entries, in the operator's order.
-    pub fn patterns(&self) -> &[OriginPattern] {
-        &self.0
     }
 }

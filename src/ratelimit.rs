@@ -1,10 +1,14 @@
 //! Per-token rate limits (SPEC §7) with governor's GCRA.
 //!
 //! Each token has a request limiter, an item limiter (samples or spans/log records: a request
-//! of n items costs n) and, for public client tokens, a keyed limiter per client address so
-//! one abusive browser cannot spend the whole token's budget. Limiters are generic over the
-//! clock so tests can drive time by hand.
+//! of n items costs n) and, for public client tokens, a keyed limiter per client so one
+//! abusive browser or app install cannot spend the whole token's budget. The client is the
+//! address, or for mobile tokens the install id (`X-Client-Id`, SPEC §14: many phones share
+//! one carrier NAT address). Limiters are generic over the clock so tests can drive time by
+//! hand.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
@@ -20,7 +24,26 @@ use crate::reject::{Reason, Reject};
 
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 type Keyed<C> =
-    RateLimiter<IpAddr, DashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+    RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Who a per-client budget belongs to, as the caller knows it.
+#[derive(Clone, Copy, Debug)]
+pub enum Client<'a> {
+    /// The peer address (web tokens; mobile requests without a usable `X-Client-Id`).
+    Addr(IpAddr),
+    /// A mobile install id, already checked (at most 64 of `[A-Za-z0-9_-]`).
+    Install(&'a str),
+}
+
+/// The key of the per-client map. An install id is kept as a keyed 64-bit hash, so an entry
+/// costs the same as an address's whatever the id's length, and nothing is allocated per
+/// request; the hash key is random per token, so no one can aim a collision at another
+/// install's budget (a chance collision only makes two installs share one budget).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ClientKey {
+    Addr(IpAddr),
+    Install(u64),
+}
 
 /// The limiters of one token.
 pub struct TokenLimiter<C: Clock = DefaultClock> {
@@ -41,6 +64,8 @@ struct Limiters<C: Clock> {
     items: Direct<C>,
     /// Client tokens only.
     per_client: Option<Keyed<C>>,
+    /// Hashes install ids into [`ClientKey::Install`] (SipHash with a random key).
+    install_ids: RandomState,
 }
 
 /// A manual clock for tests.
@@ -92,6 +117,7 @@ impl<C: Clock + Clone> TokenLimiter<C> {
                         C::clone(&self.clock),
                     )
                 }),
+                install_ids: RandomState::new(),
             })
         })
     }
@@ -102,13 +128,22 @@ impl<C: Clock + Clone> TokenLimiter<C> {
         Reject::new(Reason::RateLimited).retry_after(secs)
     }
 
-    /// One request from `client`: the client address budget first (so an abuser is stopped
-    /// before spending the shared budget), then the token's.
+    /// One request from the client address `client`; see [`TokenLimiter::check_client`].
     pub fn check_request(&self, client: IpAddr) -> Result<(), Reject> {
+        self.check_client(Client::Addr(client))
+    }
+
+    /// One request from `client`: the client's budget first (so an abuser is stopped before
+    /// spending the shared budget), then the token's.
+    pub fn check_client(&self, client: Client<'_>) -> Result<(), Reject> {
         let limiters = self.limiters();
         if let Some(keyed) = &limiters.per_client {
+            let key = match client {
+                Client::Addr(addr) => ClientKey::Addr(addr),
+                Client::Install(id) => ClientKey::Install(limiters.install_ids.hash_one(id)),
+            };
             keyed
-                .check_key(&client)
+                .check_key(&key)
                 .map_err(|nu| self.throttled(nu.earliest_possible()))?;
         }
         limiters
@@ -135,8 +170,8 @@ impl<C: Clock + Clone> TokenLimiter<C> {
         }
     }
 
-    /// Forgets client addresses whose budget is full again; keeps the keyed map bounded by
-    /// the addresses active within one refill period.
+    /// Forgets clients (addresses, install ids) whose budget is full again; keeps the keyed
+    /// map bounded by the clients active within one refill period.
     pub fn housekeeping(&self) {
         if let Some(keyed) = self.built.get().and_then(|b| b.per_client.as_ref()) {
             keyed.retain_recent();
@@ -211,6 +246,33 @@ mod tests {
         assert_eq!(l.check_request(A).unwrap_err().status, 429);
         l.check_request(B).unwrap();
         assert_eq!(l.tracked_clients(), 2);
+        clock.advance(Duration::from_secs(10));
+        l.housekeeping();
+        assert_eq!(l.tracked_clients(), 0);
+    }
+
+    #[test]
+    fn install_ids_behind_one_address_have_their_own_budgets() {
+        let clock = TestClock::default();
+        let l = TokenLimiter::with_clock(limits(100, 100, 10, 100), true, clock.clone());
+        l.check_client(Client::Install("install-a")).unwrap();
+        l.check_client(Client::Install("install-a")).unwrap();
+        assert_eq!(
+            l.check_client(Client::Install("install-a"))
+                .unwrap_err()
+                .status,
+            429
+        );
+        // Another install (and the shared address itself) still have their budgets.
+        l.check_client(Client::Install("install-b")).unwrap();
+        l.check_client(Client::Addr(A)).unwrap();
+        assert_eq!(l.tracked_clients(), 3);
+        // The keyed state stays bounded: one entry per active client, forgotten once refilled.
+        for i in 0..1000 {
+            l.check_client(Client::Install(&format!("churn-{i}")))
+                .unwrap_or(());
+        }
+        assert_eq!(l.tracked_clients(), 1003);
         clock.advance(Duration::from_secs(10));
         l.housekeeping();
         assert_eq!(l.tracked_clients(), 0);

@@ -33,11 +33,13 @@ pub enum Reason {
     SpikeProtection,
     /// Disabled by an operator or the abuse monitor's `block` response.
     TokenDisabled,
+    /// A mobile token in attestation mode `enforce` without a valid App Check token (SPEC §14).
+    AttestationFailed,
 }
 
 impl Reason {
     /// Every reason, in label order; `usage` sizes its counter arrays from this.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::MissingToken,
         Reason::ConflictingTokens,
         Reason::MalformedToken,
@@ -61,6 +63,7 @@ impl Reason {
         Reason::Overloaded,
         Reason::SpikeProtection,
         Reason::TokenDisabled,
+        Reason::AttestationFailed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -88,6 +91,7 @@ impl Reason {
             Reason::Overloaded => "overloaded",
             Reason::SpikeProtection => "spike_protection",
             Reason::TokenDisabled => "token_disabled",
+            Reason::AttestationFailed => "attestation_failed",
         }
     }
 
@@ -145,6 +149,7 @@ impl Reject {
                  throttled by abuse monitoring; retry later",
             ),
             Reason::TokenDisabled => (403, "token_disabled: this token is disabled"),
+            Reason::AttestationFailed => (401, "App Check attestation missing or invalid"),
         };
         Reject {
             reason,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::abuse::AbuseOverrides;
+use crate::appcheck::{Attestation, SettingsError};
 use crate::config::LimitOverrides;
 use crate::origin::{OriginError, OriginList};
 use crate::secret::{Digest, TokenType};
@@ -15,17 +16,20 @@ pub mod cache;
 pub mod registry;
 pub mod store;
 
-/// Kind of client a client token is for. Only `web` exists today; `mobile` is planned.
+/// Kind of client a client token is for: browsers (`Origin`, CORS) or mobile apps
+/// (`X-Client-Origin`, no CORS; SPEC §14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientType {
     Web,
+    Mobile,
 }
 
 impl ClientType {
     pub fn as_str(self) -> &'static str {
         match self {
             ClientType::Web => "web",
+            ClientType::Mobile => "mobile",
         }
     }
 }
@@ -54,7 +58,8 @@ pub struct TokenRecord {
     /// `Some` exactly for client tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_type: Option<ClientType>,
-    /// Allowed origins; non-empty exactly for web client tokens.
+    /// Allowed origins (web client tokens) or app identities (mobile ones); non-empty exactly
+    /// for client tokens.
     #[serde(default)]
     pub origins: OriginList,
     /// Free label for the usage dashboard.
@@ -90,6 +95,9 @@ pub struct TokenRecord {
     /// store (see `registry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<u64>,
+    /// App Check settings of a mobile token; `None` is mode `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
 }
 
 /// Why an admin API input is refused; each maps to a `400` with details.
@@ -109,6 +117,12 @@ pub enum TokenInputError {
     ClientTypeOnRemoteWrite,
     #[error("invalid origins")]
     BadOrigins(Vec<(String, OriginError)>),
+    #[error("attestation is only for mobile client tokens (client_type \"mobile\")")]
+    AttestationNotMobile,
+    #[error(transparent)]
+    BadAttestation(#[from] SettingsError),
+    #[error("changing client_type needs the new origins in the same call")]
+    ClientTypeNeedsOrigins,
     #[error("{0}")]
     BadAbuse(&'static str),
 }
@@ -136,6 +150,8 @@ pub struct NewToken {
     pub environment: String,
     pub tenant: Option<String>,
     pub limits: LimitOverrides,
+    /// Mobile tokens only; `None` is `off`.
+    pub attestation: Option<Attestation>,
     pub abuse: AbuseOverrides,
 }
 
@@ -157,6 +173,7 @@ pub struct CreateBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
     pub abuse: Option<AbuseOverrides>,
 }
 
@@ -174,6 +191,11 @@ pub struct PatchBody {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
+    /// Switching between `web` and `mobile` needs `origins` of the new kind in the same call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_type: Option<ClientType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abuse: Option<AbuseOverrides>,
 }
@@ -213,14 +235,36 @@ fn check_abuse(abuse: AbuseOverrides) -> Result<AbuseOverrides, TokenInputError>
     Ok(abuse)
 }
 
-/// The origin rules of a web client token, used by create, patch and the console's
-/// `POST /api/v1/origins/validate` alike: every entry parses, and there is at least one.
-pub fn parse_client_origins(entries: &[String]) -> Result<OriginList, TokenInputError> {
-    let origins = OriginList::parse_all(entries).map_err(TokenInputError::BadOrigins)?;
-    if origins.is_empty() {
+/// The origin rules of a client token, used by create, patch and the console's
+/// `POST /api/v1/origins/validate` alike: web origins for web tokens, app identities for
+/// mobile ones (SPEC §14); every entry parses, and there is at least one.
+pub fn parse_client_origins(
+    entries: &[String],
+    client: ClientType,
+) -> Result<OriginList, TokenInputError> {
+    let parsed = match client {
+        ClientType::Web => OriginList::parse_all(entries),
+        ClientType::Mobile => OriginList::parse_app_all(entries),
+    };
+    let parsed = parsed.map_err(TokenInputError::BadOrigins)?;
+    if parsed.is_empty() {
         return Err(TokenInputError::NoOrigins);
     }
-    Ok(origins)
+    Ok(parsed)
+}
+
+/// Attestation settings are for mobile tokens; `off` is kept as `None`.
+fn check_attestation(
+    settings: Option<&Attestation>,
+    client: Option<ClientType>,
+) -> Result<Option<Attestation>, TokenInputError> {
+    let Some(settings) = settings.cloned().map(Attestation::validated).transpose()? else {
+        return Ok(None);
+    };
+    match (settings, client) {
+        (Some(_), c) if c != Some(ClientType::Mobile) => Err(TokenInputError::AttestationNotMobile),
+        (settings, _) => Ok(settings),
+    }
 }
 
 impl NewToken {
@@ -230,8 +274,9 @@ impl NewToken {
         let tenant = body.tenant.as_deref().map(check_tenant).transpose()?;
         let (client_type, origins) = match body.token_type {
             TokenType::Client => {
-                let origins = parse_client_origins(body.origins.as_deref().unwrap_or(&[]))?;
-                (Some(body.client_type.unwrap_or(ClientType::Web)), origins)
+                let client = body.client_type.unwrap_or(ClientType::Web);
+                let origins = parse_client_origins(body.origins.as_deref().unwrap_or(&[]), client)?;
+                (Some(client), origins)
             }
             TokenType::RemoteWrite => {
                 if body.client_type.is_some() {
@@ -243,6 +288,7 @@ impl NewToken {
                 (None, OriginList::default())
             }
         };
+        let attestation = check_attestation(body.attestation.as_ref(), client_type)?;
         Ok(NewToken {
             name,
             token_type: body.token_type,
@@ -251,6 +297,7 @@ impl NewToken {
             environment,
             tenant,
             limits: body.limits.unwrap_or_default(),
+            attestation,
             abuse: check_abuse(body.abuse.unwrap_or_default())?,
         })
     }
@@ -273,14 +320,29 @@ impl TokenRecord {
                 Some(check_tenant(tenant)?)
             };
         }
+        if let Some(client) = body.client_type {
+            if self.token_type == TokenType::RemoteWrite {
+                return Err(TokenInputError::ClientTypeOnRemoteWrite);
+            }
+            if Some(client) != self.client_type && body.origins.is_none() {
+                return Err(TokenInputError::ClientTypeNeedsOrigins);
+            }
+            next.client_type = Some(client);
+        }
         if let Some(origins) = &body.origins {
             if self.token_type == TokenType::RemoteWrite {
                 if !origins.is_empty() {
                     return Err(TokenInputError::OriginsOnRemoteWrite);
                 }
             } else {
-                next.origins = parse_client_origins(origins)?;
+                let client = next.client_type.unwrap_or(ClientType::Web);
+                next.origins = parse_client_origins(origins, client)?;
             }
+        }
+        if let Some(settings) = &body.attestation {
+            next.attestation = check_attestation(Some(settings), next.client_type)?;
+        } else if next.attestation.is_some() && next.client_type != Some(ClientType::Mobile) {
+            return Err(TokenInputError::AttestationNotMobile);
         }
         if let Some(limits) = &body.limits {
             next.limits = *limits;
@@ -346,6 +408,7 @@ mod tests {
             environment: Some("production".into()),
             tenant: None,
             limits: None,
+            attestation: None,
             abuse: None,
         }
     }

@@ -16,6 +16,7 @@ use crate::secret::TokenType;
 use crate::token::cache::ActiveToken;
 
 mod abuse;
+mod mobile;
 
 /// The `endpoint` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +87,10 @@ struct Counters {
     metadata: AtomicU64,
     /// `ingest_rum_items_total` by signal (traces, logs).
     rum_items: [AtomicU64; 2],
+    /// `ingest_attestation_failures_total` (mobile tokens in `report` mode).
+    attestation_failures: AtomicU64,
+    /// `ingest_mobile_token_in_browser_total` (a mobile token sent with a browser `Origin`).
+    mobile_in_browser: AtomicU64,
 }
 
 impl Counters {
@@ -100,6 +105,8 @@ impl Counters {
             exemplars: AtomicU64::new(0),
             metadata: AtomicU64::new(0),
             rum_items: Default::default(),
+            attestation_failures: AtomicU64::new(0),
+            mobile_in_browser: AtomicU64::new(0),
         }
     }
 }
@@ -164,6 +171,16 @@ impl TokenUsage {
     pub fn rum_items(&self, endpoint: Endpoint, items: u64) {
         let i = usize::from(endpoint == Endpoint::Logs);
         self.c().rum_items[i].fetch_add(items, Relaxed);
+    }
+
+    /// An App Check token failed for a token in `report` mode (the request went on).
+    pub fn attestation_failure(&self) {
+        self.c().attestation_failures.fetch_add(1, Relaxed);
+    }
+
+    /// A mobile token arrived with a browser `Origin` (it was lifted into a web page).
+    pub fn mobile_token_in_browser(&self) {
+        self.c().mobile_in_browser.fetch_add(1, Relaxed);
     }
 }
 
@@ -351,6 +368,7 @@ impl Usage {
                 );
             }
         }
+        mobile::render(out, &shown);
         header(
             out,
             "ingest_rejected_total",
@@ -421,6 +439,7 @@ mod tests {
             name: "n".into(),
             environment: "".into(),
             client_type: None,
+            attestation: None,
             age_base: 1,
         })
     }

@@ -113,6 +113,13 @@ async fn opentelemetry_web_sdk_in_chromium() {
     let (limited_id, limited) = edge
         .create_token(client_token(port, "limited", Some(tiny)))
         .await;
+    // A mobile token (SPEC §14) lifted into a web page: Chromium adds `Origin`, so it is refused.
+    let (mobile_id, mobile) = edge
+        .create_token(
+            json!({"name": "mobile", "type": "client", "client_type": "mobile",
+            "environment": "test", "origins": ["android://com.example.shop"]}),
+        )
+        .await;
     let (status, body) = edge
         .admin(
             Method::DELETE,
@@ -199,6 +206,12 @@ async fn opentelemetry_web_sdk_in_chromium() {
             "post",
             post(traces.clone(), bearer(&wild), 1),
         ),
+        scenario(
+            "mobile_in_page",
+            "localhost",
+            "post",
+            post(traces.clone(), bearer(&mobile), 1),
+        ),
         over_https,
     ];
     let results = runner
@@ -247,6 +260,17 @@ async fn opentelemetry_web_sdk_in_chromium() {
     seen.blocked("wild_two_labels", "a.b.localtest", true);
     counts.origin_refused(&wild_id, 1).await;
 
+    // 7. A mobile token used from a page: the browser's `Origin` gets it refused (no CORS, so
+    // the fetch rejects), counted as the abuse signal `mobile_token_in_browser`.
+    seen.blocked("mobile_in_page", "localhost", true);
+    counts.origin_refused(&mobile_id, 1).await;
+    counts.nothing_accepted(&mobile_id).await;
+    counts
+        .expect(
+            &format!("ingest_mobile_token_in_browser_total{{token_id=\"{mobile_id}\"}}"),
+            1,
+        )
+        .await;
     // 7. The SDK exporter over HTTPS: HTTP/2 for the preflight and the POST, every span counted.
     seen.exported("https_h2", "localhost", EXPORTED_SPANS);
     let protocols = seen.protocols("https_h2");

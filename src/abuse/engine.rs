@@ -307,6 +307,18 @@ impl Monitor {
                 e.name = format!("{} (origin {origin})", e.name);
                 decision.events.push(e);
             }
+            if std::mem::take(&mut cold.mobile_in_browser_pending) {
+                // Flag only: the requests are refused anyway.
+                let e = event(
+                    t,
+                    Signal::MobileTokenInBrowser,
+                    Action::Flagged,
+                    1.0,
+                    0.0,
+                    now,
+                );
+                decision.events.push(e);
+            }
         }
         decision
     }

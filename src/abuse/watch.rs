@@ -139,6 +139,18 @@ impl Watch {
         }
     }
 
+    /// A mobile token arrived with a browser `Origin` (it was lifted into a web page): queued
+    /// for one `mobile_token_in_browser` event per token per edge run (the refusals go on
+    /// being counted in `ingest_mobile_token_in_browser_total`).
+    pub fn mobile_token_in_browser(&self) {
+        if let Ok(mut cold) = self.state().cold.lock() {
+            if !cold.mobile_in_browser_seen {
+                cold.mobile_in_browser_seen = true;
+                cold.mobile_in_browser_pending = true;
+            }
+        }
+    }
+
     /// An `origin_not_allowed` refusal on this token.
     pub fn origin_refused(&self, origin: Option<&RequestOrigin>) {
         let s = self.state();
@@ -236,6 +248,10 @@ pub struct Cold {
     pub origins_seen: Vec<(Box<str>, u64)>,
     /// First sightings the engine has not announced yet.
     pub new_origins: Vec<Box<str>>,
+    /// A mobile token came with a browser `Origin` (SPEC §14) and the engine has not
+    /// announced it yet; `mobile_in_browser_seen` keeps it to one event per edge run.
+    pub mobile_in_browser_pending: bool,
+    pub mobile_in_browser_seen: bool,
     pub recent: VecDeque<Event>,
 }
 
@@ -315,6 +331,8 @@ impl WatchState {
                 top_clients: TopK::new(TOP_K),
                 origins_seen: Vec::new(),
                 new_origins: Vec::new(),
+                mobile_in_browser_pending: false,
+                mobile_in_browser_seen: false,
                 recent: VecDeque::new(),
             }),
             engine: Mutex::new(EngineState::default()),

@@ -92,9 +92,11 @@ pub fn token(conn: &Conn, action: TokenAction, out: &mut impl Write) -> Result<(
             environment,
             tenant,
             limits,
+            mobile,
             json,
         } => {
             let mut body = json!({"name": name, "type": token_type});
+            mobile.apply(&mut body)?;
             if token_type == "client" {
                 body["origins"] = json!(origins);
             } else if !origins.is_empty() {
@@ -134,9 +136,11 @@ pub fn token(conn: &Conn, action: TokenAction, out: &mut impl Write) -> Result<(
             environment,
             tenant,
             limits,
+            mobile,
             json,
         } => {
             let mut body = json!({});
+            mobile.apply(&mut body)?;
             if let Some(n) = name {
                 body["name"] = json!(n);
             }
@@ -268,6 +272,9 @@ fn print_token(out: &mut impl Write, t: &Value, json: bool) -> io::Result<()> {
     }
     if t["limits"].as_object().is_some_and(|l| !l.is_empty()) {
         writeln!(out, "{:<28} {}", "limits", t["limits"])?;
+    }
+    if t["attestation"].is_object() {
+        println!("{:<28} {}", "attestation", t["attestation"]);
     }
     if t["rotation_due"].as_bool() == Some(true) {
         writeln!(

@@ -9,6 +9,7 @@ use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request};
 
 use super::cors::CorsPolicy;
+use super::mobile;
 use super::{finish, refuse_otlp};
 use crate::auth;
 use crate::body::{self, RequestBody};
@@ -34,9 +35,7 @@ pub async fn handle(
     let origin = match auth::request_origin(req.headers()) {
         Ok(origin) => origin,
         // No CORS headers: there is no one origin to answer.
-        Err(reason) => {
-            return refuse_otlp(state.usage.unknown(), endpoint, &reason.into(), reply)
-        }
+        Err(reason) => return refuse_otlp(state.usage.unknown(), endpoint, &reason.into(), reply),
     };
     if req.method() == Method::OPTIONS {
         return preflight(state, req, origin.as_ref());
@@ -56,17 +55,24 @@ pub async fn handle(
             return resp;
         }
     };
-    // From here on the origin is allowed for this token: every response carries CORS headers.
-    let Some(origin) = origin else {
-        return http::empty(500);
+    // From here on the origin is allowed for this token: every response carries CORS headers
+    // (never for mobile tokens, which no browser may use).
+    let cors = match origin {
+        _ if mobile::is_mobile(&token) => None,
+        Some(origin) => Some(origin),
+        None => return http::empty(500),
     };
     token.watch().client(peer);
-    token.watch().origin_allowed(&token.origins, &origin);
+    if let Some(origin) = &cors {
+        token.watch().origin_allowed(&token.origins, origin);
+    }
     let mut resp = match accept(state, &token, req, peer, endpoint).await {
         Ok(resp) => finish(&token.usage, endpoint, resp),
         Err(reject) => refuse_otlp(&token.usage, endpoint, &reject, reply),
     };
-    CorsPolicy::decorate(&mut resp, &origin);
+    if let Some(origin) = &cors {
+        CorsPolicy::decorate(&mut resp, origin);
+    }
     resp
 }
 
@@ -85,6 +91,12 @@ fn identify(
         .map_err(|r| (r.into(), None, true))?;
     let token = auth::authenticate(state.registry.cache(), raw, TokenType::Client, unix_now())
         .map_err(|e| (e.reject, e.token, true))?;
+    if mobile::is_mobile(&token) {
+        return match mobile::check_app(&token, req.headers()) {
+            Ok(()) => Ok(token),
+            Err(r) => Err((r.into(), Some(token), false)),
+        };
+    }
     match auth::check_origin(&token, origin) {
         Ok(()) => Ok(token),
         Err(r) => Err((r.into(), Some(token), false)),
@@ -112,7 +124,10 @@ async fn accept(
                 .with_message("Content-Encoding must be gzip or absent"))
         }
     };
-    token.limiter.check_request(peer)?;
+    token
+        .limiter
+        .check_client(mobile::client(token, req.headers(), peer))?;
+    mobile::attest(state, token, req.headers())?;
     body::check_declared_length(req.headers(), limits.rum_max_wire_bytes)?;
     let hint = body::declared_length(req.headers());
     let wire = body::read_bounded(

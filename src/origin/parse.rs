@@ -50,6 +50,8 @@ pub(super) fn split(s: &str, side: Side) -> Result<Parts<'_>, OriginError> {
         return Err(OriginError::WildcardInScheme);
     } else if scheme.is_empty() {
         return Err(OriginError::MissingScheme);
+    } else if super::app::is_app_scheme(scheme) {
+        return Err(OriginError::AppIdentityOnWebToken);
     } else {
         return Err(OriginError::UnsupportedScheme);
     };

@@ -4,6 +4,7 @@
 
 use super::*;
 
+mod app;
 mod matching;
 
 fn pattern(s: &str) -> OriginPattern {

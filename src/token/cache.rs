@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::appcheck::Attestation;
 use crate::origin::OriginList;
 use crate::ratelimit::TokenLimiter;
 use crate::secret::{Digest, TokenType};
@@ -43,6 +44,8 @@ pub struct ActiveToken {
     pub environment: Box<str>,
     /// For `ingest_token_info`.
     pub client_type: Option<ClientType>,
+    /// App Check settings of a mobile token (`None`: off).
+    pub attestation: Option<Arc<Attestation>>,
     /// Creation or last rotation, seconds since the epoch (`ingest_token_age_seconds`).
     pub age_base: u64,
 }

@@ -188,6 +188,7 @@ impl Registry {
                 expires_at: None,
             }],
             last_event: None,
+            attestation: new.attestation,
         };
         let record = self
             .commit(&mut w, None, record, who, "create", String::new())
@@ -213,6 +214,8 @@ impl Registry {
             ("environment", patch.environment.is_some()),
             ("tenant", patch.tenant.is_some()),
             ("limits", patch.limits.is_some()),
+            ("client_type", patch.client_type.is_some()),
+            ("attestation", patch.attestation.is_some()),
         ]
         .iter()
         .filter(|(_, set)| *set)
@@ -403,6 +406,7 @@ impl Registry {
             name: record.name.as_str().into(),
             environment: record.environment.as_str().into(),
             client_type: record.client_type,
+            attestation: record.attestation.clone().map(Arc::new),
             age_base: record.rotated_at.unwrap_or(record.created_at),
         });
         for s in &record.secrets {

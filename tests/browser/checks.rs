@@ -230,7 +230,7 @@ impl<'a> EdgeCounts<'a> {
 
     /// Waits (at most 5 s) for `series` to read `want` (absent reads 0), so a counter still on
     /// its way is not taken for a wrong one; then asserts.
-    async fn expect(&self, series: &str, want: u64) {
+    pub async fn expect(&self, series: &str, want: u64) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let text = self.edge.metrics().await;

@@ -34,6 +34,7 @@ fn token() -> ActiveToken {
         name: "n".into(),
         environment: "".into(),
         client_type: None,
+        attestation: None,
         age_base: 0,
     }
 }

@@ -109,6 +109,7 @@ fn new_token(rng: &mut StdRng) -> NewToken {
         environment: None,
         tenant: None,
         limits: None,
+        attestation: None,
         abuse: None,
     })
     .unwrap()

@@ -21,6 +21,7 @@ fn record(id: &str) -> TokenRecord {
         rotated_at: None,
         revoked_at: None,
         last_event: None,
+        attestation: None,
         secrets: vec![StoredSecret {
             digest: TokenSecret::generate(TokenType::RemoteWrite).digest(),
             expires_at: None,
