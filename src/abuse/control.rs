@@ -48,9 +48,7 @@ impl Monitor {
         let t = registry
             .active(id)
             .ok_or_else(|| RegistryError::NotFound(id.to_owned()))?;
-        registry
-            .note(id, who, "abuse_reset", String::new())
-            .await?;
+        registry.note(id, who, "abuse_reset", String::new()).await?;
         self.reset(&t);
         Ok(())
     }

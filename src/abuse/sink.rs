@@ -61,11 +61,7 @@ impl EventSink {
                 e.baseline,
                 e.id
             );
-            if let Err(err) = state
-                .registry
-                .note(&e.token_id, who, &action, detail)
-                .await
-            {
+            if let Err(err) = state.registry.note(&e.token_id, who, &action, detail).await {
                 tracing::error!(error = %err, "abuse event not audited");
             }
         });

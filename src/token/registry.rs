@@ -95,9 +95,9 @@ impl Registry {
             None
         });
         // Events before ids (0) cannot be checked; `not_applied` marks and notes changed no record.
-        let pending = last
-            .as_ref()
-            .filter(|e| e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action));
+        let pending = last.as_ref().filter(|e| {
+            e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action)
+        });
         let mut applied = None;
         store.for_each(&mut |record| {
             if pending.is_some_and(|e| e.token_id == record.id) {
