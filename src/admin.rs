@@ -21,6 +21,8 @@ use crate::time::{rfc3339, unix_now};
 use crate::token::registry::{RegistryError, DEFAULT_GRACE};
 use crate::token::{self, CreateBody, NewToken, PatchBody, TokenRecord};
 
+mod reads;
+
 /// Admin request bodies are small JSON documents; a larger declared `Content-Length` is
 /// `413` before anything is read.
 const MAX_ADMIN_BODY: usize = 64 << 10;
@@ -267,7 +269,7 @@ fn authorise(state: &AppState, req: &Request<RequestBody>) -> Result<(), Box<Res
     }
 }
 
-/// Handles `/api/v1/tokens...`, `/api/v1/audit` and `/api/v1/origins/validate`.
+/// Handles `/api/v1/tokens...`, `/api/v1/abuse`, `/api/v1/audit` and `/api/v1/origins/validate`.
 pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
     if let Err(refused) = authorise(state, req) {
         return *refused;
@@ -366,6 +368,9 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 Err(e) => registry_error(e),
             }
         }
+        (Method::GET, ["tokens", id, "usage"]) => reads::usage(state, id, req.uri().query()),
+        (Method::GET, ["tokens", id, "abuse"]) => reads::token_abuse(state, id),
+        (Method::GET, ["abuse"]) => reads::edge_abuse(state),
         (Method::POST, ["tokens", id, "disable" | "enable"]) => {
             let enable = segments.last() == Some(&"enable");
             let result = if enable {
@@ -436,9 +441,10 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             _,
             ["tokens"]
             | ["tokens", _]
-            | ["tokens", _, "rotate" | "disable" | "enable" | "expect-spike"]
+            | ["tokens", _, "rotate" | "disable" | "enable" | "expect-spike" | "usage" | "abuse"]
             | ["tokens", _, "abuse", "reset"]
             | ["audit"]
+            | ["abuse"]
             | ["origins", "validate"],
         ) => error(405, "method_not_allowed", "method not allowed", vec![]),
         _ => error(404, "not_found", "no such admin endpoint", vec![]),

@@ -35,7 +35,7 @@ pub fn text(code: u16, body: impl Into<String>) -> Resp {
     bytes(code, "text/plain; charset=utf-8", s)
 }
 
-pub fn json(code: u16, value: &serde_json::Value) -> Resp {
+pub fn json(code: u16, value: &impl serde::Serialize) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_default();
     bytes(code, "application/json", body)
 }

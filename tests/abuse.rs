@@ -24,3 +24,6 @@ mod last_used;
 
 #[path = "abuse/series.rs"]
 mod series;
+
+#[path = "abuse/reads.rs"]
+mod reads;
