@@ -42,6 +42,13 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Abuse monitoring across tokens (this edge).
+    Abuse {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        action: AbuseAction,
+    },
     /// Show the audit trail of token changes.
     Audit {
         #[command(flatten)]
@@ -168,6 +175,51 @@ pub enum TokenAction {
         #[arg(long)]
         json: bool,
     },
+    /// Switch a token off (`403 token_disabled`) until `enable`; reversible, unlike revoke.
+    Disable {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch a disabled token on again.
+    Enable {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A planned surge: for this long a spike neither flags nor throttles nor blocks.
+    ExpectSpike {
+        id: String,
+        /// e.g. 2h, 30m (at most 7 days).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+    },
+    /// Forget the token's baselines, restart its warm-up, lift a throttle at once.
+    AbuseReset { id: String },
+    /// Requests, items, bytes and refusals over time (this edge).
+    Usage {
+        id: String,
+        /// 1h (1 min steps), 24h (10 min) or 7d (1 h).
+        #[arg(long, default_value = "1h", value_parser = ["1h", "24h", "7d"])]
+        range: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signals, top rejected origins, top clients, new origins and recent events.
+    Abuse {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AbuseAction {
+    /// Tokens with an active signal, recent events, and the addresses behind auth storms.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Client type and App Check settings (SPEC §14), for `create` and `update`.
@@ -281,6 +333,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Token { conn, action } => with_stdout(|out| token(&conn, action, out)),
         Command::Audit { conn, limit, json } => with_stdout(|out| audit(&conn, limit, json, out)),
+        Command::Abuse {
+            conn,
+            action: AbuseAction::List { json },
+        } => with_stdout(|out| abuse_list(&conn, json, out)),
         Command::Spool { config, action } => with_stdout(|out| spool(&config, action, out)),
     };
     match result {
@@ -384,5 +440,7 @@ async fn wait_for_signal() {
     }
 }
 
+mod abuse;
 mod client;
+use abuse::abuse_list;
 use client::{audit, token};

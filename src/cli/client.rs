@@ -8,14 +8,14 @@ use serde_json::{json, Value};
 use super::{CliError, Conn, TokenAction};
 use crate::config::Config;
 
-struct Admin {
+pub(super) struct Admin {
     base: String,
     key: String,
     http: reqwest::blocking::Client,
 }
 
 impl Admin {
-    fn connect(conn: &Conn) -> Result<Admin, String> {
+    pub(super) fn connect(conn: &Conn) -> Result<Admin, String> {
         let config = Config::load(&conn.config, false).map_err(|e| e.to_string())?;
         let base = conn
             .admin_url
@@ -46,7 +46,7 @@ impl Admin {
         })
     }
 
-    fn call(
+    pub(super) fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -177,6 +177,51 @@ pub fn token(conn: &Conn, action: TokenAction, out: &mut impl Write) -> Result<(
             )?;
             print_with_secret(out, &t, json)?;
         }
+        TokenAction::Disable { id, json } => switch(&admin, out, &id, "disable", json)?,
+        TokenAction::Enable { id, json } => switch(&admin, out, &id, "enable", json)?,
+        TokenAction::ExpectSpike { id, duration } => {
+            let v = admin.call(
+                Method::POST,
+                &format!("/api/v1/tokens/{id}/expect-spike"),
+                Some(json!({"for_seconds": duration.as_secs()})),
+            )?;
+            writeln!(
+                out,
+                "{id}: spike expected until {}",
+                s(&v["expect_spike_until"])
+            )?;
+        }
+        TokenAction::AbuseReset { id } => {
+            admin.call(
+                Method::POST,
+                &format!("/api/v1/tokens/{id}/abuse/reset"),
+                None,
+            )?;
+            writeln!(
+                out,
+                "{id}: baselines forgotten, warm-up restarted, throttle lifted"
+            )?;
+        }
+        TokenAction::Usage { id, range, json } => {
+            let v = admin.call(
+                Method::GET,
+                &format!("/api/v1/tokens/{id}/usage?range={range}"),
+                None,
+            )?;
+            if json {
+                writeln!(out, "{}", pretty(&v))?;
+            } else {
+                super::abuse::print_usage(out, &v)?;
+            }
+        }
+        TokenAction::Abuse { id, json } => {
+            let v = admin.call(Method::GET, &format!("/api/v1/tokens/{id}/abuse"), None)?;
+            if json {
+                writeln!(out, "{}", pretty(&v))?;
+            } else {
+                super::abuse::print_token_abuse(out, &v)?;
+            }
+        }
         TokenAction::Revoke { id, json } => {
             let t = admin.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)?;
             if json {
@@ -219,7 +264,7 @@ pub fn audit(conn: &Conn, limit: usize, json: bool, out: &mut impl Write) -> Res
     Ok(())
 }
 
-fn s(v: &Value) -> String {
+pub(super) fn s(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -227,7 +272,7 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
@@ -316,6 +361,27 @@ fn print_table(out: &mut impl Write, tokens: &[Value]) -> io::Result<()> {
         .any(|t| t["rotation_due"].as_bool() == Some(true))
     {
         writeln!(out, "\n! = not rotated within the rotation period")?;
+    }
+    Ok(())
+}
+
+/// `token disable` / `token enable`.
+fn switch(
+    admin: &Admin,
+    out: &mut impl Write,
+    id: &str,
+    verb: &str,
+    json: bool,
+) -> Result<(), CliError> {
+    let t = admin.call(
+        reqwest::Method::POST,
+        &format!("/api/v1/tokens/{id}/{verb}"),
+        None,
+    )?;
+    if json {
+        writeln!(out, "{}", pretty(&t))?;
+    } else {
+        writeln!(out, "{id}: {}", s(&t["status"]))?;
     }
     Ok(())
 }
