@@ -126,9 +126,10 @@ export const abuseSteps = [
     const text = await origins.textContent();
     assert(text.includes(FORGED_ORIGIN), `top rejected origins: ${text}`);
     await page.getByRole('button', { name: 'Expect spike' }).click();
-    await page.getByText('Spike expected').waitFor();
+    // The status line says it; the panel also shows "spike expected until ..." once refreshed.
+    await page.getByRole('status').filter({ hasText: 'Spike expected' }).waitFor();
     await page.getByRole('button', { name: 'Reset abuse state' }).click();
-    await page.getByText('Abuse state reset').waitFor();
+    await page.getByRole('status').filter({ hasText: 'Abuse state reset' }).waitFor();
     await page.getByRole('navigation').getByRole('link', { name: 'Abuse' }).click();
     await page.getByRole('heading', { name: 'Tokens with an active signal' }).waitFor();
     return { statuses, anomalies: row.Anomalies, top: text };
