@@ -3,12 +3,13 @@
 //! request records its duration into a histogram whose samples the exporter buffers until
 //! upkeep runs; without periodic upkeep that buffer grew ~16 bytes per request, forever.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ingest-edge");
+mod common;
+
+use common::child::ChildEdge;
 
 /// Requests per measured phase. The unfixed edge grew ~17.8 bytes per request here (7.0 MiB
 /// per 400k), so two phases grow it ~5 MiB, against ~0.3 MiB of allocator noise with
@@ -21,60 +22,6 @@ const WARM_UP: usize = 50_000;
 const WINDOW: usize = 32;
 /// Client connections (one thread each).
 const CONNECTIONS: usize = 2;
-
-struct Served {
-    child: Child,
-    ingest: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &std::path::Path) -> Served {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_DATA_DIR", data_dir)
-        .env("INGEST_EDGE_ADMIN_KEY", "metrics-memory-test-admin-key")
-        .env("INGEST_EDGE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening ").nth(1) {
-                let _ = tx.send(rest.to_string());
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("edge logs its addresses");
-    let ingest = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("ingest="))
-        .unwrap()
-        .to_string();
-    Served { child, ingest }
-}
-
-/// Resident set of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
 
 /// Sends `n` requests that each record a duration (`GET /v1/traces`: 405, no token, no
 /// body) over one keep-alive connection. Returns how many were answered before `deadline`.
@@ -116,17 +63,16 @@ fn phase(addr: &str, requests: usize, deadline: Instant) -> usize {
 #[test]
 fn rss_stays_flat_when_nobody_scrapes_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let edge = serve(dir.path());
-    let pid = edge.child.id();
+    let edge = ChildEdge::serve(dir.path(), "metrics-memory-test-admin-key");
     // Room for a machine 7x slower than the measurement above.
     let deadline = Instant::now() + Duration::from_secs(90);
     let warm = phase(&edge.ingest, WARM_UP, deadline);
-    let base = rss_kib(pid);
+    let base = edge.status_kib("VmRSS");
     let started = Instant::now();
     let first = phase(&edge.ingest, PHASE, deadline);
-    let after_first = rss_kib(pid);
+    let after_first = edge.status_kib("VmRSS");
     let second = phase(&edge.ingest, PHASE, deadline);
-    let after_second = rss_kib(pid);
+    let after_second = edge.status_kib("VmRSS");
     let secs = started.elapsed().as_secs_f64();
     let requests = warm + first + second;
     eprintln!(

@@ -2,81 +2,15 @@
 //! its peak resident set (`VmHWM` in `/proc/<pid>/status`) is read before and after a hostile
 //! body. An in-process edge cannot be measured this way (the test harness shares its heap).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+
+mod common;
+
+use common::child::ChildEdge;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ingest-edge");
 const KEY: &str = "rum-memory-test-admin-key-0";
 const ORIGIN: &str = "http://localhost:3000";
-
-/// A `serve` child on port 0, killed when dropped so a failed assertion leaves no process.
-struct Served {
-    child: Child,
-    ingest: String,
-    ops: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path) -> Served {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_DATA_DIR", data_dir)
-        .env("INGEST_EDGE_ADMIN_KEY", KEY)
-        .env("INGEST_EDGE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        // Keeps draining after the address line so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening ").nth(1) {
-                    let _ = tx.send(rest.to_string());
-                }
-            }
-        });
-    }
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("edge logs its addresses");
-    let addr = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap()
-            .to_string()
-    };
-    Served {
-        ingest: addr("ingest="),
-        ops: addr("ops="),
-        child,
-    }
-}
-
-/// Peak resident set of a process in KiB.
-fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/<pid>/status")
-}
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
@@ -114,7 +48,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[test]
 fn gzip_of_millions_of_empty_spans_is_refused_without_building_them() {
     let dir = tempfile::tempdir().unwrap();
-    let edge = serve(dir.path());
+    let edge = ChildEdge::serve(dir.path(), KEY);
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -153,12 +87,11 @@ fn gzip_of_millions_of_empty_spans_is_refused_without_building_them() {
     let small = gzip(&empty_spans_request(10));
     assert_eq!(send(small).status(), 200);
 
-    let pid = edge.child.id();
-    let before = vm_hwm_kib(pid);
+    let before = edge.status_kib("VmHWM");
     let resp = send(bomb);
     let status = resp.status().as_u16();
     let text = resp.text().unwrap();
-    let after = vm_hwm_kib(pid);
+    let after = edge.status_kib("VmHWM");
     eprintln!("VmHWM before {before} KiB, after {after} KiB; answer {status} {text}");
     assert_eq!(status, 413, "{text}");
     assert!(
@@ -177,7 +110,7 @@ fn gzip_of_millions_of_empty_spans_is_refused_without_building_them() {
     let mut status = vec![0x08, 0x03, 0x12, reason.len() as u8];
     status.extend_from_slice(reason);
     assert_eq!(resp.bytes().unwrap().as_ref(), status.as_slice());
-    let last = vm_hwm_kib(pid);
+    let last = edge.status_kib("VmHWM");
     assert!(
         last.saturating_sub(before) < 64 << 10,
         "peak RSS grew from {before} to {last} KiB"

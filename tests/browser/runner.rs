@@ -76,13 +76,9 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts the runner and waits until the page server listens and Chromium is up.
-    pub async fn start() -> Runner {
-        Self::start_trusting(None).await
-    }
-
-    /// The same, with Chromium accepting certificates for the key whose SPKI hash (base64
-    /// SHA-256) is `spki`: the HTTPS edge's test certificate.
+    /// Starts the runner and waits until the page server listens and Chromium is up, with
+    /// Chromium accepting certificates for the key whose SPKI hash (base64 SHA-256) is
+    /// `spki`: the HTTPS edge's test certificate.
     pub async fn start_trusting(spki: Option<&str>) -> Runner {
         require_prerequisites();
         let mut command = Command::new("node");

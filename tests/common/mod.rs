@@ -2,6 +2,8 @@
 //! directory, and helpers to create tokens and read `/metrics`.
 #![allow(dead_code)]
 
+pub mod child;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
