@@ -2,9 +2,10 @@
 //! three rings of points at 60 s, 600 s and 3600 s steps, fed by the engine's tick from the
 //! token's counters (never by the request path).
 //!
-//! Bound: 60 + 144 + 168 = 372 points of 32 bytes (plus 8 bytes per refusal reason seen in a
-//! step), about 12 KiB for a token busy for a week; rings grow as steps pass, so a token active
-//! for ten minutes holds twelve points. Only tokens that had a request have a history.
+//! Bound: 60 + 144 + 168 = 372 points of 48 bytes (plus 8 bytes per refusal reason seen in a
+//! step), 17.5 KiB ([`MAX_BYTES`]) for a token busy for a week; rings grow as steps pass (never
+//! past the points they keep), so a token active for ten minutes holds twelve points. Only
+//! tokens that had a request have a history.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -109,6 +110,10 @@ impl History {
             if ring.back().is_none_or(|p| p.minute != start) {
                 if ring.len() >= keep {
                     ring.pop_front();
+                } else if ring.len() == ring.capacity() {
+                    // Doubling as `push_back` would, but never past `keep`: its doubling
+                    // would hold 256 slots for the 144 and 168 points kept.
+                    ring.reserve_exact(ring.len().max(4).min(keep - ring.len()));
                 }
                 ring.push_back(Point {
                     minute: start,
@@ -187,5 +192,22 @@ mod tests {
         let (_, week) = h.points(Range::Week, now);
         assert_eq!(week.len(), 4);
         assert_eq!(week.iter().map(|p| p.items).sum::<u64>(), 2000);
+    }
+
+    #[test]
+    fn a_week_of_steps_stays_within_the_stated_bound() {
+        let mut h = History::default();
+        let mut t = Totals::default();
+        let start = 1_700_000_000 - 1_700_000_000 % 3600;
+        for minute in 0..(8 * 24 * 60) {
+            t.requests += 1;
+            h.add(start + minute * 60, t);
+        }
+        let capacity: Vec<usize> = h.rings.iter().map(VecDeque::capacity).collect();
+        assert_eq!(capacity, [60, 144, 168]);
+        let held = capacity.iter().sum::<usize>() * std::mem::size_of::<Point>()
+            + std::mem::size_of_val(&h.rings);
+        assert_eq!(held, MAX_BYTES);
+        assert_eq!(std::mem::size_of::<Point>(), 48);
     }
 }
