@@ -21,7 +21,8 @@ use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::remote_write::Limits;
 use crate::server::{self, Listener};
 use crate::token::registry::Registry;
-use crate::token::store::{FileStore, StoreError};
+use crate::token::store::pg::PgStore;
+use crate::token::store::{FileStore, StoreError, TokenStore};
 use crate::usage::Usage;
 
 /// Everything a request handler needs, behind one `Arc`.
@@ -71,6 +72,14 @@ pub enum StartError {
     WebhookUrl(String),
     #[error("TLS: {0}")]
     Tls(#[from] server::TlsError),
+    #[error("cannot start the token store follower: {0}")]
+    Follow(std::io::Error),
+}
+
+impl crate::token::follow::HasRegistry for AppState {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
 }
 
 /// A running edge.
@@ -92,7 +101,19 @@ impl Edge {
         let (admin_key, admin_key_path) =
             AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
                 .map_err(StartError::AdminKey)?;
-        let store = Arc::new(FileStore::open(&data_dir)?);
+        // A shared store is followed by a thread started once the state exists (below).
+        let (store, shared): (Arc<dyn TokenStore>, Option<Arc<PgStore>>) = match config
+            .store
+            .url
+            .as_str()
+        {
+            "" => (Arc::new(FileStore::open(&data_dir)?), None),
+            url => {
+                let pg = Arc::new(PgStore::connect(url, &config.server.edge_name())?);
+                tracing::info!(url = %crate::token::store::pg::redacted(url), "token store: PostgreSQL");
+                (pg.clone(), Some(pg))
+            }
+        };
         let usage = Arc::new(Usage::new(config.usage.revoked_idle_timeout));
         let registry = Registry::open(store, config.limits.clone())?;
         let pipeline = Pipeline::start(PipelineConfig::from_settings(
@@ -186,6 +207,11 @@ impl Edge {
         ];
         if let Some(tls) = &tls {
             servers.push(tokio::spawn(tls.clone().watch(watcher.clone())));
+        }
+        if let Some(pg) = shared {
+            let poll = state.config.store.poll_interval;
+            crate::token::follow::spawn(pg, Arc::downgrade(&state), poll, watcher.clone())
+                .map_err(StartError::Follow)?;
         }
         servers.push(tokio::spawn(housekeeping(state.clone(), watcher)));
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");

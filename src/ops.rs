@@ -22,6 +22,14 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             state
                 .op_metrics
                 .render(state.registry.cache().len(), &mut out);
+            if let Some(stale) = state.registry.staleness_seconds() {
+                out.push_str(
+                    "# HELP ingest_store_staleness_seconds Seconds since this edge last knew its \
+                     token view matched the shared store.\n\
+                     # TYPE ingest_store_staleness_seconds gauge\n",
+                );
+                out.push_str(&format!("ingest_store_staleness_seconds {stale:.3}\n"));
+            }
             http::bytes(200, "text/plain; version=0.0.4; charset=utf-8", out)
         }
         (&Method::GET, "/readyz") => {

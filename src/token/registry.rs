@@ -70,6 +70,12 @@ pub struct Registry {
     writer: tokio::sync::Mutex<Writer>,
     /// One clock for every limiter: creating a clock per token costs a calibration each.
     clock: Arc<governor::clock::DefaultClock>,
+    /// Serializes cache updates (admin changes and changes from other edges).
+    applying: std::sync::Mutex<()>,
+    /// Set when a follower keeps this edge in step with a shared store.
+    following: std::sync::atomic::AtomicBool,
+    /// Unix ms when the view was last known current (`ingest_store_staleness_seconds`).
+    synced_at_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -88,6 +94,9 @@ impl Registry {
             active: DashMap::with_hasher(IdHasher::default()),
             writer: tokio::sync::Mutex::new(Writer::default()),
             clock: Arc::default(),
+            applying: std::sync::Mutex::new(()),
+            following: Default::default(),
+            synced_at_ms: Default::default(),
         };
         let last = store.last_audit().unwrap_or_else(|e| {
             // Ingest must not stop over the audit trail; the next change will fail loudly.
@@ -95,15 +104,15 @@ impl Registry {
             None
         });
         // Events before ids (0) cannot be checked; `not_applied` marks and notes changed no record.
-        let pending = last
-            .as_ref()
-            .filter(|e| e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action));
+        let pending = last.as_ref().filter(|e| {
+            e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action)
+        });
         let mut applied = None;
         store.for_each(&mut |record| {
             if pending.is_some_and(|e| e.token_id == record.id) {
                 applied = record.last_event;
             }
-            registry.apply(None, record);
+            registry.apply(record);
         })?;
         let writer = registry.writer.get_mut();
         writer.last_event = last.as_ref().map_or(0, |e| e.id);
@@ -317,20 +326,7 @@ impl Registry {
     pub async fn persist_last_used(&self, changes: Vec<(String, u64)>) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
         let store = Arc::clone(&self.store);
-        blocking(move || {
-            let wanted: std::collections::HashMap<String, u64> = changes.into_iter().collect();
-            let mut records = Vec::new();
-            store.for_each(&mut |mut r| {
-                if let Some(t) = wanted.get(&r.id) {
-                    if r.last_used_at.is_none_or(|old| old < *t) {
-                        r.last_used_at = Some(*t);
-                        records.push(r);
-                    }
-                }
-            })?;
-            store.upsert_many(&records)
-        })
-        .await
+        blocking(move || store.record_last_used(&changes)).await
     }
 
     /// Writes an audit event about token `id` without changing it (a leaked secret only
@@ -367,9 +363,10 @@ impl Registry {
     }
 
     /// Builds the request-path view of `record`, points each of its secrets at it, and drops
-    /// the secrets `replaced` (the record it replaces) had and it has not: the cache holds
-    /// exactly the store's secrets.
-    fn apply(&self, replaced: Option<&TokenRecord>, record: TokenRecord) {
+    /// the secrets the view it replaces had and it has not: the cache holds exactly the
+    /// store's secrets. One at a time: a local change and a remote one may meet here.
+    fn apply(&self, record: TokenRecord) {
+        let _one = self.applying.lock().unwrap_or_else(|p| p.into_inner());
         let defaults = match record.token_type {
             TokenType::Client => self.defaults.client,
             TokenType::RemoteWrite => self.defaults.remote_write,
@@ -408,16 +405,47 @@ impl Registry {
             client_type: record.client_type,
             attestation: record.attestation.clone().map(Arc::new),
             age_base: record.rotated_at.unwrap_or(record.created_at),
+            secrets: record.secrets.iter().map(|s| s.digest).collect(),
         });
         for s in &record.secrets {
             self.cache.insert(s.digest, token.clone(), s.expires_at);
         }
-        for old in replaced.map_or(&[][..], |p| &p.secrets) {
-            if !record.secrets.iter().any(|s| s.digest == old.digest) {
-                self.cache.remove(&old.digest);
+        for old in prev.as_ref().map_or(&[][..], |p| &p.secrets) {
+            if !record.secrets.iter().any(|s| s.digest == *old) {
+                self.cache.remove(old);
             }
         }
         self.active.insert(id, token);
+    }
+
+    /// Applies a change another edge made (read from the shared store): the same cache update
+    /// as a local change, secrets the previous version had and this one has not included.
+    pub fn apply_remote(&self, record: TokenRecord) {
+        self.apply(record);
+    }
+
+    /// The shared store's changes reach this edge through a follower (`token::follow`):
+    /// from now on `/metrics` shows how stale its view may be.
+    pub fn set_following(&self) {
+        self.mark_synced();
+        self.following
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The view is known to be current (a catch-up succeeded, or the change feed is up).
+    pub fn mark_synced(&self) {
+        let now = super::store::pg::now_ms();
+        self.synced_at_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Seconds since the view was last known current; `None` with a store of this edge only.
+    pub fn staleness_seconds(&self) -> Option<f64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.following.load(Relaxed).then(|| {
+            let at = self.synced_at_ms.load(Relaxed);
+            super::store::pg::now_ms().saturating_sub(at) as f64 / 1000.0
+        })
     }
 }
 

@@ -87,9 +87,10 @@ impl Registry {
         w.unmarked.clear();
         let store = Arc::clone(&self.store);
         let to_store = record.clone();
-        match blocking(move || store.upsert(&to_store)).await {
+        let replaced = prev.clone();
+        match blocking(move || store.replace(replaced.as_ref(), &to_store)).await {
             Ok(()) => {
-                self.apply(prev.as_ref(), record.clone());
+                self.apply(record.clone());
                 Ok(record)
             }
             Err(StoreError::Unconfirmed(e)) => {
@@ -97,7 +98,7 @@ impl Registry {
                 // caller must get the record (a rotation's new secret would be lost otherwise).
                 // If a crash does lose it, the start-up check marks its event not_applied.
                 tracing::error!(error = %e, token_id = %record.id, "token change applied, durability not confirmed");
-                self.apply(prev.as_ref(), record.clone());
+                self.apply(record.clone());
                 Ok(record)
             }
             Err(e) => {
