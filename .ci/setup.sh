@@ -5,7 +5,8 @@
 # (tests/transport.rs offers TLS 1.1 with it, and loadtest/transport.sh makes its test CA with
 # it), PostgreSQL's server binaries (tests/several_edges.rs runs its own cluster with initdb
 # and pg_ctl in a temporary directory; no system service is used), through setup-browser.sh,
-# chromium + the browser suite's npm packages, and through setup-mobile.sh, the mobile sender tests' npm packages and Python venv.
+# chromium + the browser suite's npm packages, and through setup-mobile.sh, the mobile sender
+# tests' npm packages and Python venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

@@ -282,3 +282,84 @@ async fn lost_session_and_database_outage() {
         e.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_lost_updates_and_usage_writes() {
+    use ingest_edge::token::store::pg::PgStore;
+    use ingest_edge::token::store::{StoreError, TokenStore};
+    let Some(pg) = database() else { return };
+    let url = pg.url();
+    // Three edges migrating an empty database at once take turns (the advisory lock).
+    let starts: Vec<_> = (0..3)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(&url, &format!("m{i}")).map(drop))
+        })
+        .collect();
+    for s in starts {
+        s.join()
+            .unwrap()
+            .expect("a concurrent start migrates or finds the schema");
+    }
+    assert_eq!(pg.sql("SELECT count(*) FROM ingest_edge_migrations"), "1");
+
+    let a = edges(&pg, &["edge-a"]).await.pop().unwrap();
+    let (id, _) = create(&a).await;
+    let rev = || {
+        pg.sql(&format!(
+            "SELECT revision FROM ingest_edge_tokens WHERE id = '{id}'"
+        ))
+    };
+    let before = rev();
+    let store = {
+        let url = url.clone();
+        std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || PgStore::connect(&url, "direct").unwrap())
+                .await
+                .unwrap(),
+        )
+    };
+    let (st, id2) = (store.clone(), id.clone());
+    let used = tokio::task::spawn_blocking(move || {
+        // Usage writes touch only last_used_at, and only forward.
+        st.record_last_used(&[(id2.clone(), 1_000)]).unwrap();
+        st.record_last_used(&[(id2.clone(), 900)]).unwrap();
+        st.get(&id2).unwrap().unwrap().last_used_at
+    })
+    .await
+    .unwrap();
+    assert_eq!(used, Some(1_000));
+    assert_eq!(rev(), before, "a usage write is no change to announce");
+    let (st, id2) = (store.clone(), id.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let read = st.get(&id2).unwrap().expect("the token");
+        // A change read before another one and written after it is refused, not applied.
+        let mut first = read.clone();
+        first.name = "first".into();
+        first.last_event = Some(1);
+        let mut late = read.clone();
+        late.name = "late".into();
+        late.last_event = Some(2);
+        let ok = st.replace(Some(&read), &first);
+        let lost = st.replace(Some(&read), &late);
+        let name = st.get(&id2).unwrap().unwrap().name;
+        (
+            ok.is_ok(),
+            matches!(lost, Err(StoreError::Conflict(_))),
+            name,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome, (true, true, "first".to_owned()));
+    assert!(rev() > before, "a real change gets a new revision");
+    let (s, v) = a
+        .admin(Method::GET, &format!("/api/v1/tokens/{id}"), None)
+        .await;
+    assert_eq!((s, v["name"].as_str()), (200, Some("first")), "{v}");
+    a.stop().await;
+    // The client's own runtime must be dropped off the async workers.
+    tokio::task::spawn_blocking(move || drop(store))
+        .await
+        .unwrap();
+}
