@@ -313,7 +313,7 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(100usize)
                 .min(10_000);
-            match state.registry.audit(limit) {
+            match state.registry.audit(limit).await {
                 Ok(events) => http::json(200, &json!({ "events": events })),
                 Err(e) => registry_error(e.into()),
             }

@@ -163,6 +163,19 @@ async fn create_rotate_and_revoke_reach_every_edge_within_a_second() {
     let writers =
         pg.sql("SELECT string_agg(DISTINCT edge, ',' ORDER BY edge) FROM ingest_edge_audit");
     assert_eq!(writers, "edge-a,edge-b");
+    let (s, v) = c.admin(Method::GET, "/api/v1/audit?limit=3", None).await;
+    assert_eq!(s, 200, "{v}");
+    let edges: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["edge"].as_str())
+        .collect();
+    assert_eq!(
+        edges,
+        ["edge-a", "edge-b", "edge-b"],
+        "the last create, rotate and revoke: {v}"
+    );
     for e in all {
         e.stop().await;
     }
@@ -227,11 +240,14 @@ async fn lost_session_and_database_outage() {
     assert!(resp.headers().get("retry-after").is_some(), "Retry-After");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
-    let (s, v) = b.admin(Method::GET, "/api/v1/tokens", None).await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (503, Some("store_unavailable"))
-    );
+    for read in ["/api/v1/tokens", "/api/v1/audit"] {
+        let (s, v) = b.admin(Method::GET, read, None).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (503, Some("store_unavailable")),
+            "{read}"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stale = b
         .metric_value("ingest_store_staleness_seconds")

@@ -150,8 +150,10 @@ impl Registry {
         blocking(move || store.get(&id)).await
     }
 
-    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.store.read_audit(limit)
+    /// The newest `limit` events, off the async workers (a shared store is a network call).
+    pub async fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.read_audit(limit)).await
     }
 
     /// Visits every active token (housekeeping of per-client limiter state).

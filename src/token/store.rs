@@ -80,6 +80,10 @@ pub struct AuditEvent {
     /// For `not_applied`: the id of the change event that was not applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refers_to: Option<u64>,
+    /// The edge that wrote it (`server.name`), in a store several edges share; empty in the
+    /// file store of one edge. Filled from the audit row when read, not stored in the event.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub edge: String,
 }
 
 /// Where tokens live. Calls are blocking and short; the admin API serializes writers.

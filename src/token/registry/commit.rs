@@ -39,6 +39,7 @@ impl Writer {
             token_id: id.to_owned(),
             detail,
             refers_to: None,
+            edge: String::new(),
         }
     }
 
@@ -51,6 +52,7 @@ impl Writer {
             token_id: change.token_id.clone(),
             detail: why,
             refers_to: Some(change.id),
+            edge: String::new(),
         }
     }
 }
@@ -76,6 +78,7 @@ impl Registry {
             token_id: record.id.clone(),
             detail,
             refers_to: None,
+            edge: String::new(),
         };
         record.last_event = Some(event.id);
         let mut batch = w.unmarked.clone();

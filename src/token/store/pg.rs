@@ -393,22 +393,25 @@ impl TokenStore for PgStore {
 
     fn read_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let texts: Vec<String> = self.with_client(|client| {
+        let rows: Vec<(String, String)> = self.with_client(|client| {
             client
                 .query(
-                    "SELECT event::text FROM (SELECT seq, event FROM ingest_edge_audit \
+                    "SELECT event::text, edge FROM (SELECT seq, event, edge FROM ingest_edge_audit \
                      ORDER BY seq DESC LIMIT $1) newest ORDER BY seq",
                     &[&limit],
                 )
                 .map_err(classify)?
                 .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, postgres::Error>>()
                 .map_err(classify)
         })?;
-        texts
-            .iter()
-            .map(|t| serde_json::from_str(t).map_err(corrupt))
+        rows.iter()
+            .map(|(text, edge)| {
+                let mut event: AuditEvent = serde_json::from_str(text).map_err(corrupt)?;
+                event.edge.clone_from(edge);
+                Ok(event)
+            })
             .collect()
     }
 
