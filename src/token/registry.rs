@@ -419,36 +419,6 @@ impl Registry {
         }
         self.active.insert(id, token);
     }
-
-    /// Applies a change another edge made (read from the shared store): the same cache update
-    /// as a local change, secrets the previous version had and this one has not included.
-    pub fn apply_remote(&self, record: TokenRecord) {
-        self.apply(record);
-    }
-
-    /// The shared store's changes reach this edge through a follower (`token::follow`):
-    /// from now on `/metrics` shows how stale its view may be.
-    pub fn set_following(&self) {
-        self.mark_synced();
-        self.following
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// The view is known to be current (a catch-up succeeded, or the change feed is up).
-    pub fn mark_synced(&self) {
-        let now = super::store::pg::now_ms();
-        self.synced_at_ms
-            .store(now, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Seconds since the view was last known current; `None` with a store of this edge only.
-    pub fn staleness_seconds(&self) -> Option<f64> {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.following.load(Relaxed).then(|| {
-            let at = self.synced_at_ms.load(Relaxed);
-            super::store::pg::now_ms().saturating_sub(at) as f64 / 1000.0
-        })
-    }
 }
 
 /// Runs a store call off the async workers (a file store at scale reads for a while).
@@ -464,5 +434,6 @@ async fn blocking<T: Send + 'static>(
 }
 
 mod commit;
+mod remote;
 #[cfg(test)]
 mod tests;

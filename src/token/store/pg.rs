@@ -12,11 +12,13 @@
 //! so every call runs on a short scoped thread (tens of microseconds; control plane only).
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
 use super::{AuditEvent, StoreError, TokenStore};
+
+pub use self::feed::{changes_since, Cursor};
 use crate::token::TokenRecord;
 
 /// Migrations in order; each runs once, recorded in `ingest_edge_migrations`.
@@ -28,15 +30,6 @@ const BATCH: i32 = 1000;
 /// Connect timeout when the URL names none: an unreachable database must fail an admin call
 /// quickly (503), not hang it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Where a follower starts: the newest revision and the database's clock when the tokens
-/// were loaded.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Cursor {
-    pub revision: i64,
-    /// Database time, unix milliseconds.
-    pub at_ms: i64,
-}
 
 pub struct PgStore {
     config: postgres::Config,
@@ -187,42 +180,6 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         }
     }
     tx.commit().map_err(classify)
-}
-
-/// Changed rows since `cursor` (and, against commits that land out of sequence order, every
-/// row updated in the `margin` before it), oldest revision first, with the new cursor.
-pub fn changes_since(
-    client: &mut Client,
-    cursor: Cursor,
-    margin: Duration,
-) -> Result<(Vec<TokenRecord>, Cursor), StoreError> {
-    let now = client
-        .query_one(
-            "SELECT (extract(epoch FROM now()) * 1000)::bigint, \
-             (SELECT coalesce(max(revision), 0) FROM ingest_edge_tokens)",
-            &[],
-        )
-        .map_err(classify)?;
-    let since_ms = cursor.at_ms - i64::try_from(margin.as_millis()).unwrap_or(0);
-    let rows = client
-        .query(
-            "SELECT record::text, revision FROM ingest_edge_tokens \
-             WHERE revision > $1 OR updated_at > to_timestamp($2::bigint / 1000.0) \
-             ORDER BY revision",
-            &[&cursor.revision, &since_ms],
-        )
-        .map_err(classify)?;
-    let mut next = Cursor {
-        revision: cursor.revision,
-        at_ms: now.try_get(0).map_err(classify)?,
-    };
-    next.revision = next.revision.max(now.try_get(1).map_err(classify)?);
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let text: String = row.try_get(0).map_err(classify)?;
-        records.push(serde_json::from_str(&text).map_err(corrupt)?);
-    }
-    Ok((records, next))
 }
 
 impl TokenStore for PgStore {
@@ -435,9 +392,4 @@ impl TokenStore for PgStore {
     }
 }
 
-/// Unix milliseconds now, by this machine's clock (staleness only; sync uses the database's).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+mod feed;
