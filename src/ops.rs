@@ -33,10 +33,15 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             http::bytes(200, "text/plain; version=0.0.4; charset=utf-8", out)
         }
         (&Method::GET, "/readyz") => {
-            if state.ready.load(Ordering::SeqCst) {
-                http::text(200, "ready")
-            } else {
+            if !state.ready.load(Ordering::SeqCst) {
                 http::text(503, "shutting down")
+            } else if !state.registry.is_loaded() {
+                http::text(
+                    503,
+                    "no tokens yet: the token store is unreachable and there is no snapshot",
+                )
+            } else {
+                http::text(200, "ready")
             }
         }
         (&Method::GET, "/healthz") => http::text(200, "ok"),

@@ -7,9 +7,14 @@
 //! through [`Registry::apply_remote`], the cache path of the admin API. Notifications sent while
 //! the session was down are lost; the catch-up on reconnect is what recovers them.
 //!
+//! After a catch-up that changed something (and once at start), at most every
+//! [`SNAPSHOT_EVERY`], it rewrites the local snapshot `<data_dir>/snapshot/tokens.json` (the
+//! file store's format) from the store: what an edge restarted during an outage serves.
+//!
 //! A thread, not a task: the `postgres` client blocks, and its session lives for the edge's
 //! life. It stops when the edge shuts down (the watch channel) or its state is gone.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -18,7 +23,7 @@ use tokio::sync::watch;
 
 use super::registry::Registry;
 use super::store::pg::{changes_since, Cursor, PgStore};
-use super::store::StoreError;
+use super::store::{write_atomically, StoreError, TokenStore};
 
 /// How long one wait for notifications lasts: the bound on noticing shutdown, and how often
 /// a live session refreshes the staleness gauge.
@@ -28,6 +33,22 @@ const RECONNECT: Duration = Duration::from_secs(1);
 /// Rows updated this long before the previous catch-up are read again (idempotent), so a
 /// change whose commit landed after a later revision's is not skipped.
 const MARGIN: Duration = Duration::from_secs(5);
+/// Least time between two snapshot writes: each reads every token from the store.
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
+
+/// The snapshot file of a data directory.
+pub fn snapshot_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("snapshot")
+}
+
+/// What the follow loop carries besides the cursor.
+struct Follower {
+    cursor: Cursor,
+    snapshot: PathBuf,
+    /// Changes applied since the snapshot was last written.
+    dirty: bool,
+    written: Option<Instant>,
+}
 
 /// Something that owns a registry (the edge's state).
 pub trait HasRegistry: Send + Sync + 'static {
@@ -39,15 +60,23 @@ pub fn spawn<S: HasRegistry>(
     store: Arc<PgStore>,
     owner: Weak<S>,
     poll: Duration,
+    data_dir: &Path,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     if let Some(owner) = owner.upgrade() {
         owner.registry().set_following();
     }
-    let cursor = store.loaded_cursor();
+    let dir = snapshot_dir(data_dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut follower = Follower {
+        cursor: store.loaded_cursor(),
+        snapshot: dir.join("tokens.json"),
+        dirty: true,
+        written: None,
+    };
     std::thread::Builder::new()
         .name("store-follow".into())
-        .spawn(move || run(&store, &owner, poll, &shutdown, cursor))
+        .spawn(move || run(&store, &owner, poll, &shutdown, &mut follower))
 }
 
 fn stopped<S>(owner: &Weak<S>, shutdown: &watch::Receiver<bool>) -> bool {
@@ -59,11 +88,11 @@ fn run<S: HasRegistry>(
     owner: &Weak<S>,
     poll: Duration,
     shutdown: &watch::Receiver<bool>,
-    mut cursor: Cursor,
+    follower: &mut Follower,
 ) {
     let mut down_since: Option<Instant> = None;
     while !stopped(owner, shutdown) {
-        match follow(store, owner, poll, shutdown, &mut cursor) {
+        match follow(store, owner, poll, shutdown, follower) {
             Ok(()) => return,
             Err(e) => {
                 if down_since.is_none() {
@@ -89,14 +118,16 @@ fn follow<S: HasRegistry>(
     owner: &Weak<S>,
     poll: Duration,
     shutdown: &watch::Receiver<bool>,
-    cursor: &mut Cursor,
+    follower: &mut Follower,
 ) -> Result<(), StoreError> {
+    // The schema may not exist yet if the database was down when the edge started.
+    store.ensure_schema()?;
     let mut client = store.open_session()?;
     client
         .batch_execute("LISTEN ingest_edge_tokens")
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     // Everything missed while disconnected (notifications are not queued for us).
-    catch_up(&mut client, owner, cursor)?;
+    catch_up(&mut client, owner, follower)?;
     let mut next_poll = Instant::now() + poll;
     loop {
         if stopped(owner, shutdown) {
@@ -119,11 +150,20 @@ fn follow<S: HasRegistry>(
             return Err(StoreError::Unavailable("LISTEN session closed".into()));
         }
         if notified || Instant::now() >= next_poll {
-            catch_up(&mut client, owner, cursor)?;
+            catch_up(&mut client, owner, follower)?;
             next_poll = Instant::now() + poll;
         } else if let Some(owner) = owner.upgrade() {
             // A live session with no notification means nothing changed.
             owner.registry().mark_synced();
+        }
+        if follower.dirty
+            && follower
+                .written
+                .is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY)
+        {
+            write_snapshot(store, &follower.snapshot)?;
+            follower.dirty = false;
+            follower.written = Some(Instant::now());
         }
     }
 }
@@ -131,17 +171,48 @@ fn follow<S: HasRegistry>(
 fn catch_up<S: HasRegistry>(
     client: &mut postgres::Client,
     owner: &Weak<S>,
-    cursor: &mut Cursor,
+    follower: &mut Follower,
 ) -> Result<(), StoreError> {
-    let (records, next) = changes_since(client, *cursor, MARGIN)?;
+    let (records, next) = changes_since(client, follower.cursor, MARGIN)?;
     let Some(owner) = owner.upgrade() else {
         return Ok(());
     };
     let registry = owner.registry();
+    follower.dirty |= !records.is_empty();
     for record in records {
         registry.apply_remote(record);
     }
-    *cursor = next;
+    follower.cursor = next;
     registry.mark_synced();
     Ok(())
+}
+
+/// Every token from the store into `path`, in the file store's format, atomically.
+fn write_snapshot(store: &PgStore, path: &Path) -> Result<(), StoreError> {
+    let mut out = Vec::with_capacity(64 << 10);
+    out.extend_from_slice(b"{\"version\": 1, \"tokens\": [");
+    let mut first = true;
+    let mut failed = None;
+    store.for_each(&mut |r| {
+        out.extend_from_slice(if first { b"\n" } else { b",\n" });
+        first = false;
+        if let Err(e) = serde_json::to_writer(&mut out, &r) {
+            failed.get_or_insert(e);
+        }
+    })?;
+    if let Some(source) = failed {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    out.extend_from_slice(b"\n]}\n");
+    match write_atomically(path, &out) {
+        // A snapshot is a convenience: a failed write is logged, the feed goes on.
+        Err(e) if !matches!(e, StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "cannot write the token snapshot");
+            Ok(())
+        }
+        other => other,
+    }
 }

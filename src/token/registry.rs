@@ -76,6 +76,9 @@ pub struct Registry {
     following: std::sync::atomic::AtomicBool,
     /// Unix ms when the view was last known current (`ingest_store_staleness_seconds`).
     synced_at_ms: std::sync::atomic::AtomicU64,
+    /// False while an edge that found neither its shared store nor a snapshot at start has
+    /// no tokens yet (`/readyz` 503 until the first catch-up).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Registry {
@@ -85,6 +88,17 @@ impl Registry {
     /// the audit write and the store write).
     pub fn open(
         store: Arc<dyn TokenStore>,
+        defaults: LimitDefaults,
+    ) -> Result<Registry, StoreError> {
+        let source = Arc::clone(&store);
+        Registry::open_from(store, &*source, defaults)
+    }
+
+    /// Like [`Registry::open`], but the first view comes from `source`: the local snapshot of
+    /// a shared store that is unreachable at start (changes then go to `store` as usual).
+    pub fn open_from(
+        store: Arc<dyn TokenStore>,
+        source: &dyn TokenStore,
         defaults: LimitDefaults,
     ) -> Result<Registry, StoreError> {
         let mut registry = Registry {
@@ -97,8 +111,9 @@ impl Registry {
             applying: std::sync::Mutex::new(()),
             following: Default::default(),
             synced_at_ms: Default::default(),
+            loaded: std::sync::atomic::AtomicBool::new(true),
         };
-        let last = store.last_audit().unwrap_or_else(|e| {
+        let last = source.last_audit().unwrap_or_else(|e| {
             // Ingest must not stop over the audit trail; the next change will fail loudly.
             tracing::error!(error = %e, "cannot read the audit trail; start-up reconciliation skipped");
             None
@@ -108,7 +123,7 @@ impl Registry {
             e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action)
         });
         let mut applied = None;
-        store.for_each(&mut |record| {
+        source.for_each(&mut |record| {
             if pending.is_some_and(|e| e.token_id == record.id) {
                 applied = record.last_event;
             }

@@ -14,14 +14,26 @@ impl Registry {
 
     /// The shared store's changes reach this edge through a follower (`token::follow`):
     /// from now on `/metrics` shows how stale its view may be.
+    /// Staleness counts from here (an edge started from its snapshot: from its start).
     pub fn set_following(&self) {
-        self.mark_synced();
+        self.synced_at_ms.store(now_ms(), Relaxed);
         self.following.store(true, Relaxed);
     }
 
     /// The view is known to be current (a catch-up succeeded, or the change feed is up).
     pub fn mark_synced(&self) {
         self.synced_at_ms.store(now_ms(), Relaxed);
+        self.loaded.store(true, Relaxed);
+    }
+
+    /// Started with no tokens at all: not ready until the first catch-up.
+    pub fn set_unloaded(&self) {
+        self.loaded.store(false, Relaxed);
+    }
+
+    /// Whether the edge has a view of the tokens to serve (`/readyz`).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Relaxed)
     }
 
     /// Seconds since the view was last known current; `None` with a store of this edge only.

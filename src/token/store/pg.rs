@@ -39,6 +39,9 @@ pub struct PgStore {
     client: Mutex<Option<Client>>,
     /// Set by each full load, read by the follower once.
     loaded: Mutex<Cursor>,
+    /// The schema is applied on the first connection (at start, or later when the database
+    /// was down then).
+    migrated: std::sync::atomic::AtomicBool,
 }
 
 /// The URL without its password, for logs.
@@ -74,15 +77,25 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 impl PgStore {
     /// Parses `url` and applies the migrations; fails when the database cannot be reached.
     pub fn connect(url: &str, edge: &str) -> Result<PgStore, StoreError> {
-        let config = Self::config(url)?;
-        let store = PgStore {
-            config,
+        let store = PgStore::new(url, edge)?;
+        store.ensure_schema()?;
+        Ok(store)
+    }
+
+    /// Parses `url` only: the first call that reaches the database applies the migrations.
+    pub fn new(url: &str, edge: &str) -> Result<PgStore, StoreError> {
+        Ok(PgStore {
+            config: Self::config(url)?,
             edge: edge.to_owned(),
             client: Mutex::new(None),
             loaded: Mutex::new(Cursor::default()),
-        };
-        store.with_client(migrate)?;
-        Ok(store)
+            migrated: Default::default(),
+        })
+    }
+
+    /// Connects if needed, which applies the migrations once.
+    pub fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.with_client(|_| Ok(()))
     }
 
     /// The parsed URL with this edge's defaults (connect timeout, keepalives, name).
@@ -125,7 +138,13 @@ impl PgStore {
             s.spawn(|| {
                 let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
                 if guard.as_ref().is_none_or(Client::is_closed) {
-                    *guard = Some(self.config.connect(NoTls).map_err(classify)?);
+                    let mut client = self.config.connect(NoTls).map_err(classify)?;
+                    if !self.migrated.load(std::sync::atomic::Ordering::Acquire) {
+                        migrate(&mut client)?;
+                        self.migrated
+                            .store(true, std::sync::atomic::Ordering::Release);
+                    }
+                    *guard = Some(client);
                 }
                 let Some(client) = guard.as_mut() else {
                     return Err(StoreError::Unavailable("no connection".into()));
