@@ -60,6 +60,26 @@ pub enum Command {
         #[command(subcommand)]
         action: SpoolAction,
     },
+    /// The token store: `migrate --to postgres://...` copies this edge's file store (tokens
+    /// and audit trail in the data directory) into PostgreSQL, for several edges.
+    Store {
+        /// Config file, for the data directory and `server.name`.
+        #[arg(long, default_value = "config/edge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreAction {
+    /// Copy the file store into PostgreSQL (tokens already there are left as they are; the
+    /// audit trail is copied only into an empty one, so a second run duplicates nothing).
+    Migrate {
+        /// The PostgreSQL URL (the edges' future `store.url`).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -282,6 +302,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Token { conn, action } => with_stdout(|out| token(&conn, action, out)),
         Command::Audit { conn, limit, json } => with_stdout(|out| audit(&conn, limit, json, out)),
         Command::Spool { config, action } => with_stdout(|out| spool(&config, action, out)),
+        Command::Store { config, action } => with_stdout(|out| store::run(&config, action, out)),
     };
     match result {
         Ok(()) | Err(CliError::ClosedPipe) => ExitCode::SUCCESS,
@@ -385,4 +406,5 @@ async fn wait_for_signal() {
 }
 
 mod client;
+mod store;
 use client::{audit, token};
