@@ -131,7 +131,9 @@ impl Registry {
         })?;
         let writer = registry.writer.get_mut();
         writer.last_event = last.as_ref().map_or(0, |e| e.id);
-        if let Some(change) = pending.filter(|e| applied != Some(e.id)) {
+        // A newer event on the record is another edge's later change (a shared store): this
+        // edge's change cannot be checked against it, and is not marked.
+        if let Some(change) = pending.filter(|e| applied.is_none_or(|a| a < e.id)) {
             let mark = writer.not_applied(change, "the edge stopped before its store write".into());
             tracing::warn!(token_id = %change.token_id, event = change.id, action = %change.action,
                 "an audited change never reached the store; marked not_applied");

@@ -155,3 +155,46 @@ async fn store_migrate_copies_a_file_store_into_postgres() {
     assert_eq!(actions, ["create", "create", "revoke"], "{v}");
     edge.stop().await;
 }
+
+/// Start-up reconciliation looks at the edge's own last change: another edge's later change
+/// to the same token does not make it look lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_superseded_by_another_edge_is_not_marked_lost_at_restart() {
+    let Some(pg) = database() else { return };
+    let mut both = edges(&pg, &["edge-a", "edge-b"]).await;
+    let b = both.pop().unwrap();
+    let a = both.pop().unwrap();
+    let (id, _) = create(&a).await;
+    let t = std::time::Instant::now();
+    while b
+        .admin(Method::GET, &format!("/api/v1/tokens/{id}"), None)
+        .await
+        .0
+        != 200
+    {
+        assert!(t.elapsed() < Duration::from_secs(1), "never reached edge-b");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (s, v) = b
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/tokens/{id}"),
+            Some(serde_json::json!({"name": "renamed on b"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    a.stop().await;
+    let a = edges(&pg, &["edge-a"]).await.pop().unwrap();
+    let (s, v) = a.admin(Method::GET, "/api/v1/audit", None).await;
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["create", "update"], "{v}");
+    for e in [a, b] {
+        e.stop().await;
+    }
+}
