@@ -72,17 +72,6 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum StoreAction {
-    /// Copy the file store into PostgreSQL (tokens already there are left as they are; the
-    /// audit trail is copied only into an empty one, so a second run duplicates nothing).
-    Migrate {
-        /// The PostgreSQL URL (the edges' future `store.url`).
-        #[arg(long)]
-        to: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
 pub enum SpoolAction {
     /// Bytes, records and oldest record per queue.
     Stats {
@@ -408,3 +397,4 @@ async fn wait_for_signal() {
 mod client;
 mod store;
 use client::{audit, token};
+pub use store::StoreAction;

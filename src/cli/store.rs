@@ -4,10 +4,23 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{CliError, StoreAction};
+use clap::Subcommand;
+
+use super::CliError;
 use crate::config::Config;
 use crate::token::store::pg::{redacted, PgStore};
 use crate::token::store::{FileStore, StoreError, TokenStore};
+
+#[derive(Subcommand, Debug)]
+pub enum StoreAction {
+    /// Copy the file store into PostgreSQL (tokens already there are left as they are; the
+    /// audit trail is copied only into an empty one, so a second run duplicates nothing).
+    Migrate {
+        /// The PostgreSQL URL (the edges' future `store.url`).
+        #[arg(long)]
+        to: String,
+    },
+}
 
 /// Audit events per insert transaction.
 const AUDIT_BATCH: usize = 1000;

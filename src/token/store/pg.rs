@@ -19,12 +19,9 @@ use postgres::{Client, NoTls};
 use super::{AuditEvent, StoreError, TokenStore};
 
 pub use self::feed::{changes_since, Cursor};
+use self::schema::migrate;
 use crate::token::TokenRecord;
 
-/// Migrations in order; each runs once, recorded in `ingest_edge_migrations`.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../../migrations/0001_tokens.sql"))];
-/// Advisory lock key of the migration step (any constant; "ingedge1" in ASCII).
-const MIGRATION_LOCK: i64 = 0x696e_6765_6467_6531;
 /// Rows per fetch when streaming every token (bounded memory at a million tokens).
 const BATCH: i32 = 1000;
 /// Connect timeout when the URL names none: an unreachable database must fail an admin call
@@ -169,36 +166,6 @@ impl Drop for PgStore {
             let _ = std::thread::Builder::new().spawn(move || drop(client));
         }
     }
-}
-
-/// Creates or updates the schema: one transaction, serialized by an advisory lock.
-fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let mut tx = client.transaction().map_err(classify)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(classify)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS ingest_edge_migrations \
-         (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .map_err(classify)?;
-    for (version, sql) in MIGRATIONS {
-        let done = tx
-            .query_opt(
-                "SELECT 1 FROM ingest_edge_migrations WHERE version = $1",
-                &[version],
-            )
-            .map_err(classify)?;
-        if done.is_none() {
-            tx.batch_execute(sql).map_err(classify)?;
-            tx.execute(
-                "INSERT INTO ingest_edge_migrations (version) VALUES ($1)",
-                &[version],
-            )
-            .map_err(classify)?;
-            tracing::info!(version, "token store migration applied");
-        }
-    }
-    tx.commit().map_err(classify)
 }
 
 impl TokenStore for PgStore {
@@ -412,3 +379,4 @@ impl TokenStore for PgStore {
 }
 
 mod feed;
+mod schema;
