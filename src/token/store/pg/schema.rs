@@ -13,6 +13,9 @@ const MIGRATION_LOCK: i64 = 0x696e_6765_6467_6531;
 /// Creates or updates the schema: one transaction, serialized by an advisory lock.
 pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction().map_err(classify)?;
+    // "already exists, skipping" notices at every start say nothing.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .map_err(classify)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(classify)?;
     tx.batch_execute(
