@@ -3,8 +3,10 @@
 # there): Debian's prometheus (a real remote_write sender; its promtool checks the alert
 # rules), victoria-metrics (a real upstream; also ships vmagent), the openssl CLI
 # (tests/transport.rs offers TLS 1.1 with it, and loadtest/transport.sh makes its test CA with
-# it), through setup-browser.sh, chromium + the browser suite's npm packages, and through
-# setup-mobile.sh, the mobile sender tests' npm packages and Python venv.
+# it), PostgreSQL's server binaries (tests/several_edges.rs runs its own cluster with initdb
+# and pg_ctl in a temporary directory; no system service is used), through setup-browser.sh,
+# chromium + the browser suite's npm packages, and through setup-mobile.sh, the mobile sender
+# tests' npm packages and Python venv.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -13,6 +15,8 @@ missing=()
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)
 [ -x /usr/bin/openssl ] || missing+=(openssl)
+# Debian's postgresql (the server, initdb, pg_ctl, psql) under /usr/lib/postgresql/<version>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -47,6 +47,7 @@ fn cache_with_tokens(n: usize) -> (TokenCache, Vec<String>) {
             client_type: None,
             attestation: None,
             age_base: 0,
+            secrets: Box::default(),
         });
         cache.insert(secret.digest(), token, None);
         secrets.push(secret.expose().to_string());

@@ -19,6 +19,7 @@ use crate::http::{self, Resp};
 use crate::secret::TokenSecret;
 use crate::time::{rfc3339, unix_now};
 use crate::token::registry::{RegistryError, DEFAULT_GRACE};
+use crate::token::store::StoreError;
 use crate::token::{self, CreateBody, NewToken, PatchBody, TokenRecord};
 
 mod reads;
@@ -107,8 +108,35 @@ fn error(status: u16, code: &str, message: &str, details: Vec<String>) -> Resp {
     )
 }
 
+/// `503 store_unavailable` with `Retry-After`: the shared store is down; the edge keeps
+/// serving tokens from its cache, and the call can be retried as is.
+fn store_unavailable(e: &StoreError) -> Resp {
+    tracing::warn!(error = %e, "admin call refused: token store unavailable");
+    let mut resp = error(
+        503,
+        "store_unavailable",
+        "the token store is unreachable; tokens keep working from the cache; retry later",
+        vec![],
+    );
+    resp.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static("5"),
+    );
+    resp
+}
+
 fn registry_error(e: RegistryError) -> Resp {
     match e {
+        RegistryError::NotApplied(s @ StoreError::Unavailable(_))
+        | RegistryError::Store(s @ StoreError::Unavailable(_)) => store_unavailable(&s),
+        RegistryError::NotApplied(StoreError::Conflict(ref id)) => error(
+            409,
+            "conflict",
+            &format!(
+                "token {id:?} was changed on another edge meanwhile; nothing was applied; retry"
+            ),
+            vec![],
+        ),
         RegistryError::NotFound(_) => error(404, "not_found", &e.to_string(), vec![]),
         RegistryError::Revoked(_) => error(409, "revoked", &e.to_string(), vec![]),
         RegistryError::GraceTooLong => error(400, "invalid_grace_period", &e.to_string(), vec![]),
@@ -287,7 +315,7 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(100usize)
                 .min(10_000);
-            match state.registry.audit(limit) {
+            match state.registry.audit(limit).await {
                 Ok(events) => http::json(200, &json!({ "events": events })),
                 Err(e) => registry_error(e.into()),
             }

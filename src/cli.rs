@@ -67,6 +67,15 @@ pub enum Command {
         #[command(subcommand)]
         action: SpoolAction,
     },
+    /// The token store: `migrate --to postgres://...` copies this edge's file store (tokens
+    /// and audit trail in the data directory) into PostgreSQL, for several edges.
+    Store {
+        /// Config file, for the data directory and `server.name`.
+        #[arg(long, default_value = "config/edge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: StoreAction,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -338,6 +347,7 @@ pub fn run(cli: Cli) -> ExitCode {
             action: AbuseAction::List { json },
         } => with_stdout(|out| abuse_list(&conn, json, out)),
         Command::Spool { config, action } => with_stdout(|out| spool(&config, action, out)),
+        Command::Store { config, action } => with_stdout(|out| store::run(&config, action, out)),
     };
     match result {
         Ok(()) | Err(CliError::ClosedPipe) => ExitCode::SUCCESS,
@@ -443,4 +453,6 @@ async fn wait_for_signal() {
 mod abuse;
 mod client;
 use abuse::abuse_list;
+mod store;
 use client::{audit, token};
+pub use store::StoreAction;

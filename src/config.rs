@@ -22,6 +22,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where the token store, audit log, admin key and spool live.
     pub data_dir: DataDir,
+    /// The shared token store of several edges (SPEC §16); empty: the files in `data_dir`.
+    pub store: StoreConfig,
     /// Admin API key and token lifecycle settings.
     pub admin: AdminConfig,
     /// Body size limits per endpoint.
@@ -104,6 +106,8 @@ pub struct ServerConfig {
     /// Requests one HTTP/2 connection may have in progress at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     /// 100 is what RFC 9113 recommends as the least and what browsers expect.
     pub h2_max_concurrent_streams: u32,
+    /// This edge's name in the audit trail of a shared store; empty: the host name.
+    pub name: String,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +128,53 @@ impl Default for ServerConfig {
             ops_tls: false,
             tls_handshake_timeout: Duration::from_secs(10),
             h2_max_concurrent_streams: 100,
+            name: String::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `name`, or the host name when it is empty (what an operator sees in the audit trail).
+    pub fn edge_name(&self) -> String {
+        if !self.name.is_empty() {
+            return self.name.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edge".to_owned())
+    }
+}
+
+/// `[store]`: where tokens live when several edges share them.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host/db?sslmode=...` (env `INGEST_EDGE_STORE_URL`). Empty:
+    /// the embedded file store. Its password is never logged (see the `Debug` impl).
+    pub url: String,
+    /// The safety-net poll of the shared store (changes normally arrive by LISTEN/NOTIFY within
+    /// milliseconds); 10 s by default, at most 30 s (SPEC §16).
+    #[serde(with = "humantime_serde_compat")]
+    pub poll_interval: Duration,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &crate::token::store::pg::redacted(&self.url))
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: String::new(),
+            poll_interval: Duration::from_secs(10),
         }
     }
 }
@@ -568,6 +619,9 @@ impl Config {
         if let Some(v) = get("INGEST_EDGE_ADMIN_KEY") {
             self.admin.key = Some(v);
         }
+        if let Some(v) = get("INGEST_EDGE_STORE_URL") {
+            self.store.url = v;
+        }
         if let Some(v) = get("INGEST_EDGE_LOG") {
             self.log = v;
         }
@@ -586,6 +640,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "remote_write.throttle_status",
                 reason: "must be 429 or 503".into(),
+            });
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.store.poll_interval) {
+            return Err(ConfigError::Invalid {
+                key: "store.poll_interval",
+                reason: "must be between 1s and 30s".into(),
+            });
+        }
+        if !self.store.url.is_empty() && !self.store.url.starts_with("postgres") {
+            return Err(ConfigError::Invalid {
+                key: "store.url",
+                reason: "must be a postgres:// or postgresql:// URL".into(),
             });
         }
         if self.server.write_timeout.is_zero() {
@@ -809,6 +875,9 @@ mod tests {
             d.server.h2_max_concurrent_streams
         );
         assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
+        assert_eq!(c.store.poll_interval, d.store.poll_interval);
+        assert!(c.store.url.is_empty() && c.server.name.is_empty());
+        assert!(c.check().is_ok());
         assert_eq!(c.mobile.app_check_jwks_file, None);
         let m = Config::from_toml("[mobile]\napp_check_jwks_file = \"/k/jwks.json\"").unwrap();
         assert_eq!(
@@ -830,6 +899,29 @@ mod tests {
         assert_eq!(c.data_dir.0, PathBuf::from("/tmp/x"));
         let bad = c.apply_env(|v| (v == "INGEST_EDGE_OPS_ADDR").then(|| "nope".to_string()));
         assert!(matches!(bad, Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn store_url_from_env_checked_and_never_shown_with_its_password() {
+        let mut c = Config::default();
+        let url = "postgres://ingest:hunter2-secret@127.0.0.1:5432/edges";
+        c.apply_env(|v| (v == "INGEST_EDGE_STORE_URL").then(|| url.to_string()))
+            .unwrap();
+        assert_eq!(c.store.url, url);
+        assert!(c.check().is_ok());
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("127.0.0.1:5432") && !shown.contains("hunter2-secret"),
+            "{shown}"
+        );
+        c.store.poll_interval = Duration::from_secs(31);
+        assert!(
+            c.check().is_err(),
+            "a poll slower than 30 s breaks SPEC §16"
+        );
+        c.store.poll_interval = Duration::from_secs(10);
+        c.store.url = "mysql://x".into();
+        assert!(c.check().is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::remote_write::Limits;
 use crate::server::{self, Listener};
 use crate::token::registry::Registry;
+use crate::token::store::pg::PgStore;
 use crate::token::store::{FileStore, StoreError};
 use crate::usage::Usage;
 
@@ -71,6 +72,14 @@ pub enum StartError {
     WebhookUrl(String),
     #[error("TLS: {0}")]
     Tls(#[from] server::TlsError),
+    #[error("cannot start the token store follower: {0}")]
+    Follow(std::io::Error),
+}
+
+impl crate::token::follow::HasRegistry for AppState {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
 }
 
 /// A running edge.
@@ -92,9 +101,8 @@ impl Edge {
         let (admin_key, admin_key_path) =
             AdminKey::load_or_generate(config.admin.key.as_deref(), &data_dir)
                 .map_err(StartError::AdminKey)?;
-        let store = Arc::new(FileStore::open(&data_dir)?);
+        let (registry, shared) = open_registry(&config, &data_dir)?;
         let usage = Arc::new(Usage::new(config.usage.revoked_idle_timeout));
-        let registry = Registry::open(store, config.limits.clone())?;
         let pipeline = Pipeline::start(PipelineConfig::from_settings(
             data_dir.clone(),
             &config.pipeline,
@@ -187,6 +195,12 @@ impl Edge {
         if let Some(tls) = &tls {
             servers.push(tokio::spawn(tls.clone().watch(watcher.clone())));
         }
+        if let Some(pg) = shared {
+            let poll = state.config.store.poll_interval;
+            let dir = &state.config.data_dir.0;
+            crate::token::follow::spawn(pg, Arc::downgrade(&state), poll, dir, watcher.clone())
+                .map_err(StartError::Follow)?;
+        }
         servers.push(tokio::spawn(housekeeping(state.clone(), watcher)));
         tracing::info!("listening ingest={ingest_addr} ops={ops_addr}");
         if let Some(path) = &admin_key_path {
@@ -245,6 +259,42 @@ impl Edge {
         }
         self.state.pipeline.shutdown().await;
     }
+}
+
+/// The token registry on the configured store. A shared store (then also returned, for its
+/// follower, started once the state exists) that is unreachable at start leaves the edge
+/// serving its local snapshot, or, without one, nothing yet (`/readyz` 503) until it answers.
+fn open_registry(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> Result<(Registry, Option<Arc<PgStore>>), StartError> {
+    let limits = config.limits.clone();
+    let url = config.store.url.as_str();
+    if url.is_empty() {
+        let store = Arc::new(FileStore::open(data_dir)?);
+        return Ok((Registry::open(store, limits)?, None));
+    }
+    let pg = Arc::new(PgStore::new(url, &config.server.edge_name())?);
+    let redacted = crate::token::store::pg::redacted(url);
+    tracing::info!(url = %redacted, "token store: PostgreSQL");
+    let registry = match Registry::open(pg.clone(), limits.clone()) {
+        Ok(registry) => registry,
+        Err(StoreError::Unavailable(e)) => {
+            let dir = crate::token::follow::snapshot_dir(data_dir);
+            let found = dir.join("tokens.json").exists();
+            let snapshot = FileStore::open(&dir)?;
+            let registry = Registry::open_from(pg.clone(), &snapshot, limits)?;
+            if found {
+                tracing::warn!(error = %e, url = %redacted, "token store unreachable at start; serving the local snapshot");
+            } else {
+                tracing::error!(error = %e, url = %redacted, "token store unreachable at start and no snapshot; not ready until it answers");
+                registry.set_unloaded();
+            }
+            registry
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((registry, Some(pg)))
 }
 
 /// Periodic upkeep, so that state fed by requests stays bounded: forget idle per-client

@@ -22,13 +22,26 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
             state
                 .op_metrics
                 .render(state.registry.cache().len(), &mut out);
+            if let Some(stale) = state.registry.staleness_seconds() {
+                out.push_str(
+                    "# HELP ingest_store_staleness_seconds Seconds since this edge last knew its \
+                     token view matched the shared store.\n\
+                     # TYPE ingest_store_staleness_seconds gauge\n",
+                );
+                out.push_str(&format!("ingest_store_staleness_seconds {stale:.3}\n"));
+            }
             http::bytes(200, "text/plain; version=0.0.4; charset=utf-8", out)
         }
         (&Method::GET, "/readyz") => {
-            if state.ready.load(Ordering::SeqCst) {
-                http::text(200, "ready")
-            } else {
+            if !state.ready.load(Ordering::SeqCst) {
                 http::text(503, "shutting down")
+            } else if !state.registry.is_loaded() {
+                http::text(
+                    503,
+                    "no tokens yet: the token store is unreachable and there is no snapshot",
+                )
+            } else {
+                http::text(200, "ready")
             }
         }
         (&Method::GET, "/healthz") => http::text(200, "ok"),

@@ -13,6 +13,7 @@ use crate::origin::{OriginError, OriginList};
 use crate::secret::{Digest, TokenType};
 
 pub mod cache;
+pub mod follow;
 pub mod registry;
 pub mod store;
 

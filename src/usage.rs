@@ -441,6 +441,7 @@ mod tests {
             client_type: None,
             attestation: None,
             age_base: 1,
+            secrets: Box::default(),
         })
     }
 

@@ -48,6 +48,9 @@ pub struct ActiveToken {
     pub attestation: Option<Arc<Attestation>>,
     /// Creation or last rotation, seconds since the epoch (`ingest_token_age_seconds`).
     pub age_base: u64,
+    /// Digests of the record's secrets, so that a change arriving from another edge (which
+    /// comes without the record it replaces) can drop the secrets it no longer has.
+    pub secrets: Box<[crate::secret::Digest]>,
 }
 
 impl ActiveToken {

@@ -70,55 +70,18 @@ pub struct Registry {
     writer: tokio::sync::Mutex<Writer>,
     /// One clock for every limiter: creating a clock per token costs a calibration each.
     clock: Arc<governor::clock::DefaultClock>,
+    /// Serializes cache updates (admin changes and changes from other edges).
+    applying: std::sync::Mutex<()>,
+    /// Set when a follower keeps this edge in step with a shared store.
+    following: std::sync::atomic::AtomicBool,
+    /// Unix ms when the view was last known current (`ingest_store_staleness_seconds`).
+    synced_at_ms: std::sync::atomic::AtomicU64,
+    /// False while an edge that found neither its shared store nor a snapshot at start has
+    /// no tokens yet (`/readyz` 503 until the first catch-up).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Registry {
-    /// Loads every token from the store into the cache, one record at a time (each is
-    /// dropped once its request-path view is built, so its memory serves the next one), and
-    /// marks the trail's last change `not_applied` if the store never saw it (a crash between
-    /// the audit write and the store write).
-    pub fn open(
-        store: Arc<dyn TokenStore>,
-        defaults: LimitDefaults,
-    ) -> Result<Registry, StoreError> {
-        let mut registry = Registry {
-            store: Arc::clone(&store),
-            cache: TokenCache::default(),
-            defaults,
-            active: DashMap::with_hasher(IdHasher::default()),
-            writer: tokio::sync::Mutex::new(Writer::default()),
-            clock: Arc::default(),
-        };
-        let last = store.last_audit().unwrap_or_else(|e| {
-            // Ingest must not stop over the audit trail; the next change will fail loudly.
-            tracing::error!(error = %e, "cannot read the audit trail; start-up reconciliation skipped");
-            None
-        });
-        // Events before ids (0) cannot be checked; `not_applied` marks and notes changed no record.
-        let pending = last.as_ref().filter(|e| {
-            e.id != 0 && e.refers_to.is_none() && super::store::changes_record(&e.action)
-        });
-        let mut applied = None;
-        store.for_each(&mut |record| {
-            if pending.is_some_and(|e| e.token_id == record.id) {
-                applied = record.last_event;
-            }
-            registry.apply(None, record);
-        })?;
-        let writer = registry.writer.get_mut();
-        writer.last_event = last.as_ref().map_or(0, |e| e.id);
-        if let Some(change) = pending.filter(|e| applied != Some(e.id)) {
-            let mark = writer.not_applied(change, "the edge stopped before its store write".into());
-            tracing::warn!(token_id = %change.token_id, event = change.id, action = %change.action,
-                "an audited change never reached the store; marked not_applied");
-            if let Err(e) = store.append_audit(std::slice::from_ref(&mark)) {
-                tracing::error!(error = %e, "cannot mark the change; retried with the next one");
-                writer.unmarked.push(mark);
-            }
-        }
-        Ok(registry)
-    }
-
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
@@ -141,8 +104,10 @@ impl Registry {
         blocking(move || store.get(&id)).await
     }
 
-    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.store.read_audit(limit)
+    /// The newest `limit` events, off the async workers (a shared store is a network call).
+    pub async fn audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.read_audit(limit)).await
     }
 
     /// Visits every active token (housekeeping of per-client limiter state).
@@ -317,20 +282,7 @@ impl Registry {
     pub async fn persist_last_used(&self, changes: Vec<(String, u64)>) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
         let store = Arc::clone(&self.store);
-        blocking(move || {
-            let wanted: std::collections::HashMap<String, u64> = changes.into_iter().collect();
-            let mut records = Vec::new();
-            store.for_each(&mut |mut r| {
-                if let Some(t) = wanted.get(&r.id) {
-                    if r.last_used_at.is_none_or(|old| old < *t) {
-                        r.last_used_at = Some(*t);
-                        records.push(r);
-                    }
-                }
-            })?;
-            store.upsert_many(&records)
-        })
-        .await
+        blocking(move || store.record_last_used(&changes)).await
     }
 
     /// Writes an audit event about token `id` without changing it (a leaked secret only
@@ -367,9 +319,10 @@ impl Registry {
     }
 
     /// Builds the request-path view of `record`, points each of its secrets at it, and drops
-    /// the secrets `replaced` (the record it replaces) had and it has not: the cache holds
-    /// exactly the store's secrets.
-    fn apply(&self, replaced: Option<&TokenRecord>, record: TokenRecord) {
+    /// the secrets the view it replaces had and it has not: the cache holds exactly the
+    /// store's secrets. One at a time: a local change and a remote one may meet here.
+    fn apply(&self, record: TokenRecord) {
+        let _one = self.applying.lock().unwrap_or_else(|p| p.into_inner());
         let defaults = match record.token_type {
             TokenType::Client => self.defaults.client,
             TokenType::RemoteWrite => self.defaults.remote_write,
@@ -408,13 +361,14 @@ impl Registry {
             client_type: record.client_type,
             attestation: record.attestation.clone().map(Arc::new),
             age_base: record.rotated_at.unwrap_or(record.created_at),
+            secrets: record.secrets.iter().map(|s| s.digest).collect(),
         });
         for s in &record.secrets {
             self.cache.insert(s.digest, token.clone(), s.expires_at);
         }
-        for old in replaced.map_or(&[][..], |p| &p.secrets) {
-            if !record.secrets.iter().any(|s| s.digest == old.digest) {
-                self.cache.remove(&old.digest);
+        for old in prev.as_ref().map_or(&[][..], |p| &p.secrets) {
+            if !record.secrets.iter().any(|s| s.digest == *old) {
+                self.cache.remove(old);
             }
         }
         self.active.insert(id, token);
@@ -434,5 +388,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 mod commit;
+mod open;
+mod remote;
 #[cfg(test)]
 mod tests;

@@ -4,9 +4,9 @@
 //! whole on each change (temp file, fsync, rename, fsync of the directory: a crash leaves either
 //! the old or the new file), and appends audit events to `<data_dir>/audit.log` (JSON lines,
 //! fsynced). The registry writes a change's audit event before its record (see `registry`),
-//! so the trail never misses an applied change. A shared database store for several edge nodes would implement the same trait with
-//! one row per token (`upsert` becomes an `INSERT ... ON CONFLICT UPDATE`), and each node would
-//! poll or subscribe for changes and feed them to the cache the same way the admin API does.
+//! so the trail never misses an applied change. The shared store of several edges,
+//! [`pg::PgStore`], implements the same trait with one row per token; each edge follows its
+//! changes (`super::follow`) and feeds them to the cache the way the admin API does.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -32,6 +32,17 @@ pub enum StoreError {
     /// (the file store's directory fsync failed after the rename).
     #[error("token store change written but not confirmed durable: {0}")]
     Unconfirmed(Box<StoreError>),
+    /// The shared store cannot be reached (admin calls answer `503 store_unavailable`; the
+    /// request path keeps serving from the cache). Never carries the URL's password.
+    #[error("token store unavailable: {0}")]
+    Unavailable(String),
+    /// The shared store refused a statement (a bug or a schema out of step, not an outage).
+    #[error("token store database error: {0}")]
+    Database(String),
+    /// Another edge changed the token between this change's read and its write; nothing was
+    /// written (the caller retries on the new state).
+    #[error("token {0:?} was changed by another edge meanwhile")]
+    Conflict(String),
 }
 
 /// Action of the event that marks an audited change as never applied.
@@ -69,6 +80,10 @@ pub struct AuditEvent {
     /// For `not_applied`: the id of the change event that was not applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refers_to: Option<u64>,
+    /// The edge that wrote it (`server.name`), in a store several edges share; empty in the
+    /// file store of one edge. Filled from the audit row when read, not stored in the event.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub edge: String,
 }
 
 /// Where tokens live. Calls are blocking and short; the admin API serializes writers.
@@ -96,10 +111,34 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Inserts or replaces one token; durable when it returns. An error means the store is
     /// unchanged, except [`StoreError::Unconfirmed`]: written and visible, durability unknown.
     fn upsert(&self, record: &TokenRecord) -> Result<(), StoreError>;
+    /// Writes `record` in place of `prev` (`None`: a new token), as an admin change does. A
+    /// shared store refuses with [`StoreError::Conflict`] when the stored record is no longer
+    /// `prev` (another edge changed it since it was read); one writer alone just upserts.
+    fn replace(&self, prev: Option<&TokenRecord>, record: &TokenRecord) -> Result<(), StoreError> {
+        let _ = prev;
+        self.upsert(record)
+    }
     /// Inserts or replaces several tokens; durable when it returns. The file store does it
     /// in one rewrite (the batched `last_used_at` write).
     fn upsert_many(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
         records.iter().try_for_each(|r| self.upsert(r))
+    }
+    /// Sets `last_used_at` (unix seconds) of the named tokens where it is older, touching
+    /// nothing else: on a shared store, a whole-record write here could undo another edge's
+    /// change made since the read. Tokens not in the store are skipped.
+    fn record_last_used(&self, changes: &[(String, u64)]) -> Result<(), StoreError> {
+        let wanted: std::collections::HashMap<&str, u64> =
+            changes.iter().map(|(id, t)| (id.as_str(), *t)).collect();
+        let mut records = Vec::new();
+        self.for_each(&mut |mut r| {
+            if let Some(t) = wanted.get(r.id.as_str()) {
+                if r.last_used_at.is_none_or(|old| old < *t) {
+                    r.last_used_at = Some(*t);
+                    records.push(r);
+                }
+            }
+        })?;
+        self.upsert_many(&records)
     }
     /// Appends `events` in one durable write; on an error none may be counted on (a torn
     /// line is skipped by readers).
@@ -384,5 +423,6 @@ impl TokenStore for FileStore {
     }
 }
 
+pub mod pg;
 #[cfg(test)]
 mod tests;

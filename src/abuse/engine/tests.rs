@@ -36,6 +36,7 @@ fn token() -> ActiveToken {
         client_type: None,
         attestation: None,
         age_base: 0,
+        secrets: Box::default(),
     }
 }
 

@@ -39,6 +39,7 @@ impl Writer {
             token_id: id.to_owned(),
             detail,
             refers_to: None,
+            edge: String::new(),
         }
     }
 
@@ -51,6 +52,7 @@ impl Writer {
             token_id: change.token_id.clone(),
             detail: why,
             refers_to: Some(change.id),
+            edge: String::new(),
         }
     }
 }
@@ -76,6 +78,7 @@ impl Registry {
             token_id: record.id.clone(),
             detail,
             refers_to: None,
+            edge: String::new(),
         };
         record.last_event = Some(event.id);
         let mut batch = w.unmarked.clone();
@@ -87,9 +90,10 @@ impl Registry {
         w.unmarked.clear();
         let store = Arc::clone(&self.store);
         let to_store = record.clone();
-        match blocking(move || store.upsert(&to_store)).await {
+        let replaced = prev.clone();
+        match blocking(move || store.replace(replaced.as_ref(), &to_store)).await {
             Ok(()) => {
-                self.apply(prev.as_ref(), record.clone());
+                self.apply(record.clone());
                 Ok(record)
             }
             Err(StoreError::Unconfirmed(e)) => {
@@ -97,7 +101,7 @@ impl Registry {
                 // caller must get the record (a rotation's new secret would be lost otherwise).
                 // If a crash does lose it, the start-up check marks its event not_applied.
                 tracing::error!(error = %e, token_id = %record.id, "token change applied, durability not confirmed");
-                self.apply(prev.as_ref(), record.clone());
+                self.apply(record.clone());
                 Ok(record)
             }
             Err(e) => {

@@ -91,5 +91,6 @@ fn event(i: u64) -> AuditEvent {
         token_id: format!("t{i}"),
         detail: String::new(),
         refers_to: None,
+        edge: String::new(),
     }
 }
