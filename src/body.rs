@@ -203,7 +203,10 @@ pub fn declared_length(headers: &HeaderMap) -> usize {
 /// Inflates a gzip body, refusing as soon as the output would pass `max`.
 pub fn gunzip_bounded(input: &[u8], max: usize) -> Result<Vec<u8>, Reject> {
     let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(max));
-    let decoder = flate2::read::GzDecoder::new(input);
+    // Every member, as gunzip does: a body of concatenated gzip members (RFC 1952 §2.2) is one
+    // payload, and stopping after the first would drop the rest of acknowledged data without a
+    // word. Anything after the last member that is not another member is a bad body.
+    let decoder = flate2::read::MultiGzDecoder::new(input);
     // One byte past the limit tells "exactly max" from "more than max".
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     decoder
@@ -238,6 +241,23 @@ mod tests {
             gunzip_bounded(b"not gzip", 100).unwrap_err().reason,
             Reason::BadEncoding
         );
+    }
+
+    #[test]
+    fn every_gzip_member_is_read_and_trailing_garbage_is_refused() {
+        let mut two = gzip(b"first member, ");
+        two.extend_from_slice(&gzip(b"second member"));
+        assert_eq!(
+            gunzip_bounded(&two, 1000).unwrap(),
+            b"first member, second member"
+        );
+        // The limit counts all members together.
+        assert_eq!(gunzip_bounded(&two, 20).unwrap_err().status, 413);
+        let mut trailing = gzip(b"payload");
+        trailing.extend_from_slice(b"not another member");
+        let refused = gunzip_bounded(&trailing, 1000).unwrap_err();
+        assert_eq!(refused.reason, Reason::BadEncoding);
+        assert_eq!(refused.status, 400);
     }
 
     #[test]
