@@ -92,6 +92,8 @@ fn with_cookie(mut resp: Resp, cookie: String) -> Resp {
 /// `/api/v1/session`: sign in (`POST {key}`), who am I (`GET`), sign out (`DELETE`).
 pub async fn session(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Resp {
     let console = &state.console;
+    let server = &state.config.server;
+    let secure = server.ops_tls && server.tls_cert_file.is_some();
     match *req.method() {
         Method::POST => {
             let bytes = match body::read_bounded(
@@ -120,7 +122,7 @@ pub async fn session(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> R
             tracing::info!(sessions = console.sessions.len(), "console sign-in");
             with_cookie(
                 http::json(200, &json!({"expires_at": rfc3339(expires)})),
-                session::set_cookie(&id),
+                session::set_cookie(&id, secure),
             )
         }
         Method::GET => {
@@ -139,7 +141,7 @@ pub async fn session(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> R
             if let Some(id) = session::cookie_id(req.headers()) {
                 console.sessions.end(id);
             }
-            with_cookie(http::empty(204), session::clear_cookie())
+            with_cookie(http::empty(204), session::clear_cookie(secure))
         }
         _ => error(405, "method_not_allowed", "method not allowed"),
     }

@@ -98,14 +98,20 @@ pub fn cookie_id(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
-/// `Set-Cookie` for a new session.
-pub fn set_cookie(id: &str) -> String {
-    format!("{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_TTL_SECS}")
+/// `Set-Cookie` for a new session. `secure` when the ops listener speaks TLS: the browser then
+/// never sends the cookie over plain HTTP (a plain listener cannot set it, or the browser
+/// would drop the cookie and the console could never sign in).
+pub fn set_cookie(id: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_TTL_SECS}{secure}"
+    )
 }
 
 /// `Set-Cookie` that makes the browser forget the session.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}")
 }
 
 /// Whether `method` changes something (and so needs the CSRF check when cookie-authorised).
@@ -190,7 +196,11 @@ mod tests {
         let h = headers(&[("cookie", "a=b; ingest_edge_session=abc ; c=d")]);
         assert_eq!(cookie_id(&h), Some("abc"));
         assert_eq!(cookie_id(&headers(&[("cookie", "x=1")])), None);
-        assert!(set_cookie("abc").contains("HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"));
+        assert!(set_cookie("abc", false)
+            .ends_with("HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"));
+        assert!(set_cookie("abc", true).ends_with("; Max-Age=43200; Secure"));
+        assert!(clear_cookie(true).ends_with("Max-Age=0; Secure"));
+        assert!(!clear_cookie(false).contains("Secure"));
     }
 
     #[test]
