@@ -14,12 +14,13 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::{AuditEvent, StoreError, TokenStore};
 
 pub use self::feed::{changes_since, Cursor};
 use self::schema::migrate;
+use self::tls::MakeRustls;
 use crate::token::TokenRecord;
 
 /// Rows per fetch when streaming every token (bounded memory at a million tokens).
@@ -30,6 +31,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct PgStore {
     config: postgres::Config,
+    /// TLS as the URL's `sslmode` and `sslrootcert` ask (see `pg/tls.rs`).
+    tls: MakeRustls,
     /// `server.name`, written into every audit row.
     edge: String,
     /// The one connection of admin calls, reopened after an error that closed it.
@@ -81,8 +84,10 @@ impl PgStore {
 
     /// Parses `url` only: the first call that reaches the database applies the migrations.
     pub fn new(url: &str, edge: &str) -> Result<PgStore, StoreError> {
+        let (config, tls) = Self::config(url)?;
         Ok(PgStore {
-            config: Self::config(url)?,
+            config,
+            tls,
             edge: edge.to_owned(),
             client: Mutex::new(None),
             loaded: Mutex::new(Cursor::default()),
@@ -95,11 +100,15 @@ impl PgStore {
         self.with_client(|_| Ok(()))
     }
 
-    /// The parsed URL with this edge's defaults (connect timeout, keepalives, name).
-    pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
+    /// The parsed URL with this edge's defaults (connect timeout, keepalives, name), and the
+    /// TLS connector its `sslmode` asks for.
+    pub fn config(url: &str) -> Result<(postgres::Config, MakeRustls), StoreError> {
+        let invalid = |e: String| StoreError::Database(format!("store.url: {e}"));
+        let (url, ssl_mode, tls) = tls::parse(url).map_err(invalid)?;
         let mut config: postgres::Config = url
             .parse()
-            .map_err(|e: postgres::Error| StoreError::Database(format!("store.url: {e}")))?;
+            .map_err(|e: postgres::Error| invalid(e.to_string()))?;
+        config.ssl_mode(ssl_mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -109,7 +118,7 @@ impl PgStore {
         config
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10));
-        Ok(config)
+        Ok((config, tls))
     }
 
     /// A new connection of its own (the follower's LISTEN session); call off async workers.
@@ -117,7 +126,7 @@ impl PgStore {
     pub fn open_session(&self) -> Result<Client, StoreError> {
         let mut config = self.config.clone();
         config.application_name(&format!("ingest-edge follow {}", self.edge));
-        config.connect(NoTls).map_err(classify)
+        config.connect(self.tls.clone()).map_err(classify)
     }
 
     /// Where the last full load ended.
@@ -135,7 +144,7 @@ impl PgStore {
             s.spawn(|| {
                 let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
                 if guard.as_ref().is_none_or(Client::is_closed) {
-                    let mut client = self.config.connect(NoTls).map_err(classify)?;
+                    let mut client = self.config.connect(self.tls.clone()).map_err(classify)?;
                     if !self.migrated.load(std::sync::atomic::Ordering::Acquire) {
                         migrate(&mut client)?;
                         self.migrated
@@ -380,3 +389,4 @@ impl TokenStore for PgStore {
 
 mod feed;
 mod schema;
+mod tls;
