@@ -57,13 +57,25 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The error and its causes: tokio-postgres's own text is only the kind ("db error", "error
+/// performing TLS handshake"); the server's message or the certificate problem is the cause.
+pub fn detail(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
 /// Connection-level failures are outages (503 and retry); the rest are database errors.
 fn classify(e: postgres::Error) -> StoreError {
     match e.code() {
         Some(code) if !code.code().starts_with("08") && !code.code().starts_with("57P") => {
-            StoreError::Database(e.to_string())
+            StoreError::Database(detail(&e))
         }
-        _ => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Unavailable(detail(&e)),
     }
 }
 
@@ -107,7 +119,7 @@ impl PgStore {
         let (url, ssl_mode, tls) = tls::parse(url).map_err(invalid)?;
         let mut config: postgres::Config = url
             .parse()
-            .map_err(|e: postgres::Error| invalid(e.to_string()))?;
+            .map_err(|e: postgres::Error| invalid(detail(&e)))?;
         config.ssl_mode(ssl_mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
