@@ -162,8 +162,13 @@ fn follow<S: HasRegistry>(
                 .written
                 .is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY)
         {
-            write_snapshot(store, &follower.snapshot)?;
-            follower.dirty = false;
+            // The snapshot goes through the admin connection, which may be one the database
+            // closed while it was down: a failure here is retried after SNAPSHOT_EVERY on a
+            // new one, and must not cost the live LISTEN session a reconnect (1 s).
+            match write_snapshot(store, &follower.snapshot) {
+                Ok(()) => follower.dirty = false,
+                Err(e) => tracing::warn!(error = %e, "local snapshot not rewritten; retrying"),
+            }
             follower.written = Some(Instant::now());
         }
     }

@@ -2,7 +2,8 @@
 //! `pg_terminate_backend` (the resync catches the revoke it missed), then PostgreSQL stopped
 //! (tokens keep working on every edge, admin calls `503 store_unavailable`, an edge restarted
 //! meanwhile serves its snapshot, a fresh one is not ready), then PostgreSQL back (a change
-//! made on another edge arrives everywhere, the fresh edge becomes ready).
+//! made on another edge arrives everywhere, the fresh edge becomes ready, and no edge loses its
+//! LISTEN session again to an admin connection the outage left closed).
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,9 @@ async fn lost_session_outage_and_restart_with_edge_processes() {
     let root = tempfile::tempdir().unwrap();
     let url = pg.url();
     let [a, b, c] = three(&pg, root.path());
+    // A fourth edge takes no call during the outage, so its admin connection, closed by the
+    // database meanwhile, is still held when the database is back (see the end).
+    let quiet = Node::start(root.path(), "edge-d", &url);
     let (id, secret) = create(&a).await;
     let (_, kept) = create(&a).await;
     for e in [&a, &b, &c] {
@@ -146,13 +150,25 @@ async fn lost_session_outage_and_restart_with_edge_processes() {
         back.elapsed()
     );
     let t = Instant::now();
-    for e in [&a, &c, &f] {
+    for e in [&a, &c, &quiet, &f] {
         let d = until(e, &secret2, accepted, t, Duration::from_secs(10)).await;
         println!(
             "after the outage, a token created on edge-b reached {} after {d:?}",
             e.name
         );
         assert!(d.is_some_and(|d| d <= RESYNC), "{id2} on {}: {d:?}", e.name);
+    }
+    // The first snapshot rewrite after the outage meets an admin connection the database
+    // closed: retried, it must not cost the LISTEN session a second reconnect.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for e in [&a, &b, &quiet] {
+        let log = e.proc.log_text();
+        let lost = log.matches("change feed lost").count();
+        assert_eq!(
+            lost, 1,
+            "{}: the feed was lost again after the outage: {log}",
+            e.name
+        );
     }
     while readyz(&f).await != 200 {
         assert!(
