@@ -149,6 +149,10 @@ async fn lost_session_outage_and_restart_with_edge_processes() {
         "admin calls answered again {:?} after PostgreSQL started",
         back.elapsed()
     );
+    // The quiet edge's first admin call after the outage: its old connection is dead, the
+    // call is not (no 503 once the database answers).
+    let (s, v) = quiet.admin(Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(s, 200, "edge-d's first admin call after the outage: {v}");
     let t = Instant::now();
     for e in [&a, &c, &quiet, &f] {
         let d = until(e, &secret2, accepted, t, Duration::from_secs(10)).await;

@@ -12,7 +12,7 @@
 //! so every call runs on a short scoped thread (tens of microseconds; control plane only).
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -28,6 +28,12 @@ const BATCH: i32 = 1000;
 /// Connect timeout when the URL names none: an unreachable database must fail an admin call
 /// quickly (503), not hang it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A connection idle this long is checked (one empty query) before use: the blocking client
+/// reads nothing between calls, so one the database closed during an outage still looks open
+/// and would fail the first admin call after it with a needless 503.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+/// How long that check may take before the connection is replaced.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct PgStore {
     config: postgres::Config,
@@ -35,8 +41,9 @@ pub struct PgStore {
     tls: MakeRustls,
     /// `server.name`, written into every audit row.
     edge: String,
-    /// The one connection of admin calls, reopened after an error that closed it.
-    client: Mutex<Option<Client>>,
+    /// The one connection of admin calls, reopened after an error that closed it, and when
+    /// it was last used.
+    client: Mutex<Option<(Client, Instant)>>,
     /// Set by each full load, read by the follower once.
     loaded: Mutex<Cursor>,
     /// The schema is applied on the first connection (at start, or later when the database
@@ -155,19 +162,26 @@ impl PgStore {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
-                if guard.as_ref().is_none_or(Client::is_closed) {
+                if let Some((client, used)) = guard.as_mut() {
+                    if used.elapsed() >= CHECK_AFTER_IDLE && client.is_valid(CHECK_TIMEOUT).is_err()
+                    {
+                        *guard = None;
+                    }
+                }
+                if guard.as_ref().is_none_or(|(c, _)| c.is_closed()) {
                     let mut client = self.config.connect(self.tls.clone()).map_err(classify)?;
                     if !self.migrated.load(std::sync::atomic::Ordering::Acquire) {
                         migrate(&mut client)?;
                         self.migrated
                             .store(true, std::sync::atomic::Ordering::Release);
                     }
-                    *guard = Some(client);
+                    *guard = Some((client, Instant::now()));
                 }
-                let Some(client) = guard.as_mut() else {
+                let Some((client, used)) = guard.as_mut() else {
                     return Err(StoreError::Unavailable("no connection".into()));
                 };
                 let result = f(client);
+                *used = Instant::now();
                 if matches!(result, Err(StoreError::Unavailable(_))) || client.is_closed() {
                     *guard = None;
                 }
@@ -183,7 +197,7 @@ impl Drop for PgStore {
     /// The client's own runtime must not be dropped on an async worker.
     fn drop(&mut self) {
         let client = self.client.get_mut().map(Option::take).unwrap_or(None);
-        if let Some(client) = client {
+        if let Some((client, _)) = client {
             let _ = std::thread::Builder::new().spawn(move || drop(client));
         }
     }
