@@ -18,6 +18,8 @@ use postgres::Client;
 
 use super::{AuditEvent, StoreError, TokenStore};
 
+use self::error::{classify, corrupt};
+pub use self::error::{detail, redacted};
 pub use self::feed::{changes_since, Cursor};
 use self::schema::migrate;
 use self::tls::MakeRustls;
@@ -49,48 +51,6 @@ pub struct PgStore {
     /// The schema is applied on the first connection (at start, or later when the database
     /// was down then).
     migrated: std::sync::atomic::AtomicBool,
-}
-
-/// The URL without its password, for logs.
-pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparsable store.url>".to_owned(),
-    }
-}
-
-/// The error and its causes: tokio-postgres's own text is only the kind ("db error", "error
-/// performing TLS handshake"); the server's message or the certificate problem is the cause.
-pub fn detail(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text = format!("{text}: {c}");
-        cause = c.source();
-    }
-    text
-}
-
-/// Connection-level failures are outages (503 and retry); the rest are database errors.
-fn classify(e: postgres::Error) -> StoreError {
-    match e.code() {
-        Some(code) if !code.code().starts_with("08") && !code.code().starts_with("57P") => {
-            StoreError::Database(detail(&e))
-        }
-        _ => StoreError::Unavailable(detail(&e)),
-    }
-}
-
-fn corrupt(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        path: "postgres".into(),
-        source: e,
-    }
 }
 
 impl PgStore {
@@ -413,6 +373,7 @@ impl TokenStore for PgStore {
     }
 }
 
+mod error;
 mod feed;
 mod schema;
 mod tls;
