@@ -125,7 +125,7 @@ fn follow<S: HasRegistry>(
     let mut client = store.open_session()?;
     client
         .batch_execute("LISTEN ingest_edge_tokens")
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        .map_err(|e| StoreError::Unavailable(crate::token::store::pg::detail(&e)))?;
     // Everything missed while disconnected (notifications are not queued for us).
     catch_up(&mut client, owner, follower)?;
     let mut next_poll = Instant::now() + poll;
@@ -133,7 +133,8 @@ fn follow<S: HasRegistry>(
         if stopped(owner, shutdown) {
             return Ok(());
         }
-        let lost = |e: postgres::Error| StoreError::Unavailable(e.to_string());
+        let lost =
+            |e: postgres::Error| StoreError::Unavailable(crate::token::store::pg::detail(&e));
         let notified = client
             .notifications()
             .timeout_iter(WAIT)
@@ -161,8 +162,13 @@ fn follow<S: HasRegistry>(
                 .written
                 .is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY)
         {
-            write_snapshot(store, &follower.snapshot)?;
-            follower.dirty = false;
+            // The snapshot goes through the admin connection, which may be one the database
+            // closed while it was down: a failure here is retried after SNAPSHOT_EVERY on a
+            // new one, and must not cost the live LISTEN session a reconnect (1 s).
+            match write_snapshot(store, &follower.snapshot) {
+                Ok(()) => follower.dirty = false,
+                Err(e) => tracing::warn!(error = %e, "local snapshot not rewritten; retrying"),
+            }
             follower.written = Some(Instant::now());
         }
     }

@@ -1,10 +1,12 @@
 //! The real binary as a child process (`ingest-edge serve` on port 0, configured by
-//! environment), for tests that measure it from outside: memory from `/proc/<pid>/status`.
-//! An in-process edge cannot be measured that way (the test harness shares its heap).
+//! environment), for tests that measure it from outside: memory from `/proc/<pid>/status`,
+//! or several edges as separate processes (`tests/several_edges.rs`). An in-process edge
+//! cannot be measured that way (the test harness shares its heap and runtime).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A `serve` child, killed when dropped so a failed assertion leaves no process behind.
@@ -14,6 +16,8 @@ pub struct ChildEdge {
     pub ingest: String,
     /// `host:port` of the ops listener.
     pub ops: String,
+    /// Every line the child wrote (stdout and stderr), for tests of what it logs.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for ChildEdge {
@@ -27,8 +31,21 @@ impl ChildEdge {
     /// Starts `ingest-edge serve` on `data_dir` with `admin_key`, and waits until it logs
     /// its addresses.
     pub fn serve(data_dir: &Path, admin_key: &str) -> ChildEdge {
+        Self::serve_with(data_dir, admin_key, &[], &[])
+    }
+
+    /// As [`ChildEdge::serve`], with more environment (`INGEST_EDGE_STORE_URL`) and
+    /// arguments after `serve` (`--config FILE`).
+    pub fn serve_with(
+        data_dir: &Path,
+        admin_key: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> ChildEdge {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-edge"))
             .arg("serve")
+            .args(args)
+            .envs(env.iter().copied())
             .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
             .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
             .env("INGEST_EDGE_DATA_DIR", data_dir)
@@ -39,17 +56,20 @@ impl ChildEdge {
             .spawn()
             .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let tx = tx.clone();
+            let log = log.clone();
             // Drains the pipe for the child's whole life, so logging never blocks it.
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("listening ").nth(1) {
                         let _ = tx.send(rest.to_string());
                     }
+                    log.lock().unwrap().push(line);
                 }
             });
         }
@@ -57,6 +77,7 @@ impl ChildEdge {
             child,
             ingest: String::new(),
             ops: String::new(),
+            log,
         };
         let line = rx
             .recv_timeout(Duration::from_secs(20))
@@ -70,6 +91,11 @@ impl ChildEdge {
         edge.ingest = addr("ingest=");
         edge.ops = addr("ops=");
         edge
+    }
+
+    /// What the child logged so far, one line each.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.

@@ -2,6 +2,8 @@
 //! (as the `postgres` user when the tests run as root, which `initdb` requires), `pg_ctl start`
 //! on a free loopback port with its socket in that directory, one database, and `pg_ctl stop`
 //! on drop. `None` when the binaries are not installed (`.ci/setup.sh` installs them).
+//! [`Postgres::start_tls`] serves TLS only (`hostssl` alone in `pg_hba.conf`), with a CA and
+//! a server certificate made by `openssl` in the same directory.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ pub struct Postgres {
     pub port: u16,
     /// Run the server's tools as `postgres` (we are root).
     as_postgres: bool,
+    /// `ssl=on` with `server.crt`/`server.key` in the directory, and only `hostssl` allowed.
+    tls: bool,
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` with `initdb` and `pg_ctl`.
@@ -44,9 +48,40 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// `openssl` with `args` (split on spaces) in `dir`; panics with its output on failure.
+fn openssl(dir: &Path, args: &str) {
+    run(Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir));
+}
+
+/// A self-signed CA (`<name>.crt`, `<name>.key`) in `dir`: P-256, valid for two days.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &format!(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout {name}.key -out {name}.crt -days 2 -subj /CN=ingest-edge-test-{name} \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
+        ),
+    );
+}
+
 impl Postgres {
     /// Starts a fresh cluster with database `edges`; `None` if PostgreSQL is not installed.
     pub fn start() -> Option<Postgres> {
+        Self::start_with(false)
+    }
+
+    /// As [`Postgres::start`], serving TLS only: `ca.crt` signed `server.crt`, which names
+    /// `localhost` only (not `127.0.0.1`, so `verify-full` and `verify-ca` differ when dialled
+    /// by address); `other-ca.crt` signed nothing. Plain connections are refused by
+    /// `pg_hba.conf` (`hostssl` only).
+    pub fn start_tls() -> Option<Postgres> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Postgres> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("ingest-edge-pg")
@@ -63,6 +98,7 @@ impl Postgres {
             port: free_port(),
             dir,
             as_postgres,
+            tls,
         };
         let data = pg.data();
         pg.tool(
@@ -80,6 +116,9 @@ impl Postgres {
                 "--no-sync",
             ],
         );
+        if tls {
+            pg.make_certificates();
+        }
         pg.start_again();
         pg.tool(
             "createdb",
@@ -94,6 +133,45 @@ impl Postgres {
             ],
         );
         Some(pg)
+    }
+
+    /// The CAs and the server's certificate; `pg_hba.conf` allowing TLS sessions only.
+    fn make_certificates(&self) {
+        let dir = self.dir.path();
+        make_ca(dir, "ca");
+        make_ca(dir, "other-ca");
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout server.key -out server.csr -subj /CN=localhost",
+        );
+        openssl(
+            dir,
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+             -out server.crt -days 2 -extfile server.ext",
+        );
+        // The server refuses a key others can read; it runs as `postgres`.
+        run(Command::new("chmod").arg("600").arg(dir.join("server.key")));
+        if self.as_postgres {
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.join("server.key"))
+                .arg(dir.join("server.crt")));
+        }
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n";
+        // Overwritten in place, so it keeps its owner.
+        std::fs::write(self.data().join("pg_hba.conf"), hba).unwrap();
+    }
+
+    /// A root CA file for `sslrootcert`: `ca` (signed the server's certificate) or `other-ca`.
+    pub fn ca(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.crt"))
     }
 
     fn data(&self) -> PathBuf {
@@ -115,11 +193,17 @@ impl Postgres {
 
     /// `pg_ctl start` (again, after [`Postgres::stop`]), waiting until it accepts connections.
     pub fn start_again(&self) {
-        let opts = format!(
+        let mut opts = format!(
             "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.dir.path().display(),
             self.port
         );
+        if self.tls {
+            let dir = self.dir.path().display();
+            opts += &format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+            );
+        }
         let log = self.dir.path().join("server.log");
         self.tool(
             "pg_ctl",

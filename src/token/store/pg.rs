@@ -12,14 +12,17 @@
 //! so every call runs on a short scoped thread (tens of microseconds; control plane only).
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::{AuditEvent, StoreError, TokenStore};
 
+use self::error::{classify, corrupt};
+pub use self::error::{detail, redacted};
 pub use self::feed::{changes_since, Cursor};
 use self::schema::migrate;
+use self::tls::MakeRustls;
 use crate::token::TokenRecord;
 
 /// Rows per fetch when streaming every token (bounded memory at a million tokens).
@@ -27,48 +30,27 @@ const BATCH: i32 = 1000;
 /// Connect timeout when the URL names none: an unreachable database must fail an admin call
 /// quickly (503), not hang it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A connection idle this long is checked (one empty query) before use: the blocking client
+/// reads nothing between calls, so one the database closed during an outage still looks open
+/// and would fail the first admin call after it with a needless 503.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+/// How long that check may take before the connection is replaced.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct PgStore {
     config: postgres::Config,
+    /// TLS as the URL's `sslmode` and `sslrootcert` ask (see `pg/tls.rs`).
+    tls: MakeRustls,
     /// `server.name`, written into every audit row.
     edge: String,
-    /// The one connection of admin calls, reopened after an error that closed it.
-    client: Mutex<Option<Client>>,
+    /// The one connection of admin calls, reopened after an error that closed it, and when
+    /// it was last used.
+    client: Mutex<Option<(Client, Instant)>>,
     /// Set by each full load, read by the follower once.
     loaded: Mutex<Cursor>,
     /// The schema is applied on the first connection (at start, or later when the database
     /// was down then).
     migrated: std::sync::atomic::AtomicBool,
-}
-
-/// The URL without its password, for logs.
-pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparsable store.url>".to_owned(),
-    }
-}
-
-/// Connection-level failures are outages (503 and retry); the rest are database errors.
-fn classify(e: postgres::Error) -> StoreError {
-    match e.code() {
-        Some(code) if !code.code().starts_with("08") && !code.code().starts_with("57P") => {
-            StoreError::Database(e.to_string())
-        }
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
-fn corrupt(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        path: "postgres".into(),
-        source: e,
-    }
 }
 
 impl PgStore {
@@ -81,8 +63,10 @@ impl PgStore {
 
     /// Parses `url` only: the first call that reaches the database applies the migrations.
     pub fn new(url: &str, edge: &str) -> Result<PgStore, StoreError> {
+        let (config, tls) = Self::config(url)?;
         Ok(PgStore {
-            config: Self::config(url)?,
+            config,
+            tls,
             edge: edge.to_owned(),
             client: Mutex::new(None),
             loaded: Mutex::new(Cursor::default()),
@@ -95,11 +79,15 @@ impl PgStore {
         self.with_client(|_| Ok(()))
     }
 
-    /// The parsed URL with this edge's defaults (connect timeout, keepalives, name).
-    pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
+    /// The parsed URL with this edge's defaults (connect timeout, keepalives, name), and the
+    /// TLS connector its `sslmode` asks for.
+    pub fn config(url: &str) -> Result<(postgres::Config, MakeRustls), StoreError> {
+        let invalid = |e: String| StoreError::Database(format!("store.url: {e}"));
+        let (url, ssl_mode, tls) = tls::parse(url).map_err(invalid)?;
         let mut config: postgres::Config = url
             .parse()
-            .map_err(|e: postgres::Error| StoreError::Database(format!("store.url: {e}")))?;
+            .map_err(|e: postgres::Error| invalid(detail(&e)))?;
+        config.ssl_mode(ssl_mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -109,7 +97,7 @@ impl PgStore {
         config
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10));
-        Ok(config)
+        Ok((config, tls))
     }
 
     /// A new connection of its own (the follower's LISTEN session); call off async workers.
@@ -117,7 +105,7 @@ impl PgStore {
     pub fn open_session(&self) -> Result<Client, StoreError> {
         let mut config = self.config.clone();
         config.application_name(&format!("ingest-edge follow {}", self.edge));
-        config.connect(NoTls).map_err(classify)
+        config.connect(self.tls.clone()).map_err(classify)
     }
 
     /// Where the last full load ended.
@@ -134,19 +122,26 @@ impl PgStore {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
-                if guard.as_ref().is_none_or(Client::is_closed) {
-                    let mut client = self.config.connect(NoTls).map_err(classify)?;
+                if let Some((client, used)) = guard.as_mut() {
+                    if used.elapsed() >= CHECK_AFTER_IDLE && client.is_valid(CHECK_TIMEOUT).is_err()
+                    {
+                        *guard = None;
+                    }
+                }
+                if guard.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+                    let mut client = self.config.connect(self.tls.clone()).map_err(classify)?;
                     if !self.migrated.load(std::sync::atomic::Ordering::Acquire) {
                         migrate(&mut client)?;
                         self.migrated
                             .store(true, std::sync::atomic::Ordering::Release);
                     }
-                    *guard = Some(client);
+                    *guard = Some((client, Instant::now()));
                 }
-                let Some(client) = guard.as_mut() else {
+                let Some((client, used)) = guard.as_mut() else {
                     return Err(StoreError::Unavailable("no connection".into()));
                 };
                 let result = f(client);
+                *used = Instant::now();
                 if matches!(result, Err(StoreError::Unavailable(_))) || client.is_closed() {
                     *guard = None;
                 }
@@ -162,7 +157,7 @@ impl Drop for PgStore {
     /// The client's own runtime must not be dropped on an async worker.
     fn drop(&mut self) {
         let client = self.client.get_mut().map(Option::take).unwrap_or(None);
-        if let Some(client) = client {
+        if let Some((client, _)) = client {
             let _ = std::thread::Builder::new().spawn(move || drop(client));
         }
     }
@@ -378,5 +373,7 @@ impl TokenStore for PgStore {
     }
 }
 
+mod error;
 mod feed;
 mod schema;
+mod tls;
