@@ -81,11 +81,22 @@ pub fn seed(
     let mut rng = StdRng::from_entropy();
     let mut written = Vec::new();
     for (n, tpl) in templates.iter().enumerate() {
+        // The store calls it `type` (serde rename of `token_type`); accept either.
         let kind = tpl
-            .get("token_type")
+            .get("type")
+            .or_else(|| tpl.get("token_type"))
             .and_then(Value::as_str)
-            .ok_or("template token without token_type")?
+            .ok_or("template token without a type")?
             .to_owned();
+        // A secret entry shaped like the template's own (only the digest differs).
+        let mut entry = tpl
+            .get("secrets")
+            .and_then(|s| s.get(0))
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        let entry_obj = entry
+            .as_object_mut()
+            .ok_or("template secret entry is not an object")?;
         let prefix = match kind.as_str() {
             "client" => "iec_",
             "remote_write" => "iew_",
@@ -99,9 +110,10 @@ pub fn seed(
             // 12 base62 characters like the edge's own ids, unique by construction.
             obj.insert("id".into(), Value::from(format!("tk_LT{n}{i:09}")));
             obj.insert("name".into(), Value::from(format!("{template}-{kind}-{i}")));
+            entry_obj.insert("digest".into(), Value::from(digest_hex(&s)));
             obj.insert(
                 "secrets".into(),
-                serde_json::json!([{ "digest": digest_hex(&s), "expires_at": null }]),
+                Value::Array(vec![Value::Object(entry_obj.clone())]),
             );
             tokens.push(t);
             secrets.push_str(&s);
@@ -164,9 +176,9 @@ mod tests {
         std::fs::write(
             &from,
             r#"{"version":1,"tokens":[
-              {"id":"tk_a","name":"bench","token_type":"remote_write","secrets":[{"digest":"x","expires_at":null}],"limits":{"requests_per_second":9}},
-              {"id":"tk_b","name":"bench","token_type":"client","origins":["http://localhost:3000"],"secrets":[]},
-              {"id":"tk_c","name":"other","token_type":"client","secrets":[]}]}"#,
+              {"id":"tk_a","name":"bench","type":"remote_write","secrets":[{"digest":"x"}],"limits":{"requests_per_second":9}},
+              {"id":"tk_b","name":"bench","type":"client","origins":["http://localhost:3000"],"secrets":[]},
+              {"id":"tk_c","name":"other","type":"client","secrets":[]}]}"#,
         )
         .unwrap();
         let to = dir.join("out.json");
@@ -183,7 +195,8 @@ mod tests {
             .find(|t| t["secrets"][0]["digest"] == digest_hex(&rw[1]))
             .unwrap();
         assert_eq!(copy["limits"]["requests_per_second"], 9);
-        assert_eq!(copy["token_type"], "remote_write");
+        assert_eq!(copy["type"], "remote_write");
+        assert_eq!(copy["secrets"].as_array().unwrap().len(), 1);
         let ids: std::collections::HashSet<_> = tokens.iter().map(|t| t["id"].clone()).collect();
         assert_eq!(ids.len(), 9);
         assert!(seed(&from, &to, "nobody", 3, &dir).is_err());
