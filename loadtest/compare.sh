@@ -117,7 +117,7 @@ start_vmagent() {
     "${pin[@]}" "$VMAGENT" -remoteWrite.url="http://127.0.0.1:$SINK_PORT/api/v1/write" \
         -httpListenAddr="127.0.0.1:$port" -remoteWrite.tmpDataPath="$dir/queue" \
         -loggerLevel=WARN >"$dir/vmagent.log" 2>&1 &
-    SERVER_PID=$!
+    SERVER_PID=$! SERVER_DIR=$dir
     LT_PIDS+=("$SERVER_PID")
     lt_wait_http "http://127.0.0.1:$port/health" 20 || lt_die "vmagent did not start: $(tail -5 "$dir/vmagent.log")"
     SERVER_PORT=$port
@@ -150,7 +150,7 @@ http {
 EOF
     mapfile -t pin < <(lt_pin "$LT_SERVER_CPUS")
     "${pin[@]}" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
-    SERVER_PID=$!
+    SERVER_PID=$! SERVER_DIR=$dir
     LT_PIDS+=("$SERVER_PID")
     lt_wait_port "$port" 20 || lt_die "nginx did not start: $(cat "$dir/error.log" "$dir/stdout.log")"
     SERVER_PORT=$port
@@ -173,7 +173,7 @@ run_one() {
         edge)
             [ -n "$tokens_dir" ] && LT_SEED_STORE="$tokens_dir/tokens.json"
             lt_start_edge
-            SERVER_PID=$EDGE_PID SERVER_PORT=$EDGE_PORT
+            SERVER_PID=$EDGE_PID SERVER_PORT=$EDGE_PORT SERVER_DIR=$EDGE_DIR
             if [ -n "$tokens_dir" ]; then
                 if [ "$mode" = rum ]; then
                     args+=(--tokens-file "$tokens_dir/client.txt")
@@ -220,6 +220,8 @@ run_one() {
     sleep 1
     read -r s1r s1b _ <<<"$(lt_sink_counts)"
     lt_stop "$SERVER_PID"
+    # A loaded edge's spool (or vmagent's queue) can hold a GiB: do not keep it for the report.
+    [ -n "${LT_KEEP_WORK:-}" ] || rm -rf "$SERVER_DIR"
     [ -s "$json" ] || { status="no-report"; echo '{}' >"$json"; }
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$server" "$round" "$json" "$hwm" \
         "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" \
