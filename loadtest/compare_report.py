@@ -3,7 +3,8 @@
 CPU seconds and what reached the blackhole) into the Markdown of BENCHMARKS.md.
 
 Throughput figures are medians over the A/B rounds; peak RSS is the maximum over the rounds.
-Only 2xx answers count as throughput. Machine facts and settings come from the environment
+Only 2xx answers count as accepted throughput; delivered throughput is what reached the
+upstream blackhole during the measured window (the `observed` part of each loadtest report). Machine facts and settings come from the environment
 that compare.sh exports.
 """
 
@@ -52,6 +53,44 @@ def spread(rows, key):
     return f"{m} ({fmt(min(vals))}-{fmt(max(vals))})"
 
 
+def obs(x, key):
+    """A figure of a run's `observed` block (None when the run had no observation)."""
+    return (x["r"].get("observed") or {}).get(key)
+
+
+def med_obs(rows, key):
+    vals = [obs(x, key) for x in rows if obs(x, key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def med_series(rows, table, prefix):
+    """Median over rows of the first `observed` series (per-second or end value) named prefix."""
+    vals = []
+    for x in rows:
+        for k, v in ((x["r"].get("observed") or {}).get(table) or {}).items():
+            if k.startswith(prefix):
+                vals.append(v)
+                break
+    return statistics.median(vals) if vals else None
+
+
+def refused_per_s(rows):
+    """Median of (non-2xx + errors) per second of the window: the 503s the issue counts."""
+    vals = [(x["r"].get("non_2xx", 0) + x["r"].get("errors", 0)) / max(x["r"].get("duration_s", 0), 1e-9)
+            for x in rows]
+    return statistics.median(vals) if vals else None
+
+
+def spread_obs(rows, key):
+    vals = [obs(x, key) for x in rows if obs(x, key) is not None]
+    if not vals:
+        return "n/a"
+    m = fmt(statistics.median(vals))
+    if len(vals) < 2:
+        return m
+    return f"{m} ({fmt(min(vals))}-{fmt(max(vals))})"
+
+
 def p99(rows):
     vals = [x["r"]["latency_ms"]["p99"] for x in rows if "latency_ms" in x["r"] and not saturated(x)]
     return statistics.median(vals) if vals else None
@@ -77,6 +116,10 @@ def fmt(v, unit=""):
     return f"{v:.2f}{unit}"
 
 
+def count(v):
+    return "n/a" if v is None else f"{v:,.0f}"
+
+
 def ratio(a, b):
     return a / b if a is not None and b else None
 
@@ -97,7 +140,7 @@ def main():
 
     w("# Benchmarks\n")
     w(f"Generated {now} by `{env('CMD', 'loadtest/compare.sh')}` (the one command that "
-      "regenerates this file; `--quick` for a ~1 minute smoke version).\n")
+      "regenerates this file; `--quick` for a ~2 minute smoke version).\n")
     w("## Machine and settings\n")
     w(f"- CPU: {env('CPU_MODEL', '?')}, `nproc` = {env('NPROC', '?')}; kernel {env('KERNEL', '?')}; "
       f"load average at the end: {env('LOADAVG', '?')} (other work on the machine shows up here).")
@@ -107,20 +150,29 @@ def main():
       f"peers: {env('VMAGENT_VERSION', '?')} (Debian "
       f"`victoria-metrics`), {env('NGINX_VERSION', '?')} (Debian `nginx`, `return 204;`, "
       "`worker_processes auto`).")
-    w(f"- Load: `loadtest` on the same cores, closed loop on keep-alive connections: "
-      f"{env('CONNS', '?')} for remote_write (a Prometheus with a few shards), "
-      f"{env('RUM_CONNS', '?')} for RUM (many browsers); {env('ROUNDS', '?')} A/B round(s) of {env('WARMUP', '?')} s warm-up + "
+    pinning = ("the server under test on CPU 0 (`taskset -c 0`: ingest and forwarding share one core), "
+               "the load generator and the sink on CPU 1" if env("PIN", "0") == "1"
+               else "nothing pinned (no taskset, one CPU or `--no-pin`)")
+    w(f"- Load: `loadtest` on the same machine, closed loop on keep-alive connections: "
+      f"{env('CONNS', '?')} for remote_write (a Prometheus with a few shards) and "
+      f"{env('RUM_CONNS', '?')} for RUM (many browsers), unpinned; and {env('HIGH_CONNS', '?')} for both, "
+      f"\"pinned\": {pinning}. The `-tokens` phases rotate over {env('TOKENS', '?')} tokens "
+      "(each request with the next one; store seeded by `loadtest seed-tokens`). "
+      f"{env('ROUNDS', '?')} A/B round(s) of {env('WARMUP', '?')} s warm-up + "
       f"{env('DURATION', '?')} s measured; every run starts its server fresh. Open loop: "
       f"{env('OL_CONNS', '?')} connections, latency from the intended send time. remote_write "
       "bodies: 2000 samples, 8-12 labels, snappy; RUM: OTLP JSON exports of 2-4 KB with "
       "`Origin` and a bearer token. The edge (remote_write and OTLP) and vmagent forward to "
       "the same blackhole (`loadtest sink`, 204).")
-    w(f"- Build took {env('BUILD_SECS', '?')} s, measuring {env('MEASURE_SECS', '?')} s.\n")
+    w(f"- Build took {env('BUILD_SECS', '?')} s, measuring {env('MEASURE_SECS', '?')} s (budget {env('BUDGET', '?')} s).\n")
 
     e_rw, v_rw = pick(runs, "rw-v1", "edge"), pick(runs, "rw-v1", "vmagent")
     e_rum, n_rum = pick(runs, "rum", "edge"), pick(runs, "rum", "nginx")
     e_fx, v_fx = pick(runs, "rw-fixtures", "edge"), pick(runs, "rw-fixtures", "vmagent")
     e_v2 = pick(runs, "rw-v2", "edge")
+    e_rw64, v_rw64 = pick(runs, "rw-c64", "edge"), pick(runs, "rw-c64", "vmagent")
+    e_rum64, n_rum64 = pick(runs, "rum-c64", "edge"), pick(runs, "rum-c64", "nginx")
+    e_rwtok, e_rumtok = pick(runs, "rw-c64-tokens", "edge"), pick(runs, "rum-c64-tokens", "edge")
     e_olrw, v_olrw = pick(runs, "openloop-rw", "edge"), pick(runs, "openloop-rw", "vmagent")
     e_olrum, n_olrum = pick(runs, "openloop-rum", "edge"), pick(runs, "openloop-rum", "nginx")
 
@@ -129,13 +181,34 @@ def main():
     w("|---|---|---|---|---|---|")
     a, b = med(e_rw, "items_per_s"), med(v_rw, "items_per_s")
     r = ratio(a, b)
-    w(f"| remote_write v1 samples/s, median (range) | {spread(e_rw, 'items_per_s')} | vmagent {spread(v_rw, 'items_per_s')} | {fmt(r, 'x')} | >= 1.5x | {verdict(r, 1.5, True)} |")
+    w(f"| remote_write v1 accepted samples/s, {env('CONNS', '?')} connections, median (range) | {spread(e_rw, 'items_per_s')} | vmagent {spread(v_rw, 'items_per_s')} | {fmt(r, 'x')} | >= 2x | {verdict(r, 2.0, True)} |")
     a, b = hwm_mib(e_rw), hwm_mib(v_rw)
     r = ratio(a, b)
     w(f"| peak RSS under remote_write (MiB, VmHWM) | {fmt(a)} | vmagent {fmt(b)} | {fmt(r, 'x')} | <= 0.5x | {verdict(r, 0.5, False)} |")
     a, b = med(e_rum, "ok_per_s"), med(n_rum, "ok_per_s")
     r = ratio(a, b)
     w(f"| RUM requests/s, median (range) | {spread(e_rum, 'ok_per_s')} | nginx 204 {spread(n_rum, 'ok_per_s')} | {fmt(r, 'x')} | >= 0.8x | {verdict(r, 0.8, True)} |")
+    hc = env("HIGH_CONNS", "64")
+    pin = "pinned" if env("PIN", "0") == "1" else "NOT pinned"
+    a, b = med(e_rw64, "items_per_s"), med(v_rw64, "items_per_s")
+    w(f"| remote_write accepted samples/s, {hc} connections ({pin}) | {spread(e_rw64, 'items_per_s')} | vmagent {spread(v_rw64, 'items_per_s')} | {fmt(ratio(a, b), 'x')} | (info) | |")
+    a, b = med_obs(e_rw64, "delivered_items_per_s"), med_obs(v_rw64, "delivered_items_per_s")
+    r = ratio(a, b)
+    w(f"| remote_write **delivered while loaded**, samples/s, {hc} connections ({pin}) | {spread_obs(e_rw64, 'delivered_items_per_s')} | vmagent {spread_obs(v_rw64, 'delivered_items_per_s')} | {fmt(r, 'x')} | >= 1.5x (goal 2x) | {verdict(r, 1.5, True)} |")
+    a, b = refused_per_s(e_rw64), refused_per_s(v_rw64)
+    w(f"| remote_write non-2xx + errors per second, {hc} connections (upstream healthy) | {fmt(a)} | vmagent {fmt(b)} | | 0 | {verdict(a, 0.0, False)} |")
+    a, b = med_obs(e_rw, "delivered_items_per_s"), med_obs(v_rw, "delivered_items_per_s")
+    w(f"| remote_write delivered while loaded, samples/s, {env('CONNS', '?')} connections | {spread_obs(e_rw, 'delivered_items_per_s')} | vmagent {spread_obs(v_rw, 'delivered_items_per_s')} | {fmt(ratio(a, b), 'x')} | (info) | |")
+    a, b = med(e_rum64, "ok_per_s"), med(n_rum64, "ok_per_s")
+    r = ratio(a, b)
+    w(f"| RUM requests/s, {hc} connections ({pin}) | {spread(e_rum64, 'ok_per_s')} | nginx 204 {spread(n_rum64, 'ok_per_s')} | {fmt(r, 'x')} | >= 0.4x (goal 0.6x) | {verdict(r, 0.4, True)} |")
+    ntok = env("TOKENS", "?")
+    a, b = med(e_rwtok, "items_per_s"), med(e_rw64, "items_per_s")
+    w(f"| remote_write accepted samples/s over {ntok} tokens, {hc} connections | {fmt(a)} | edge, one token {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
+    a, b = med_obs(e_rwtok, "delivered_items_per_s"), med_obs(e_rw64, "delivered_items_per_s")
+    w(f"| remote_write delivered samples/s over {ntok} tokens, {hc} connections | {fmt(a)} | edge, one token {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
+    a, b = med(e_rumtok, "ok_per_s"), med(e_rum64, "ok_per_s")
+    w(f"| RUM requests/s over {ntok} tokens, {hc} connections | {fmt(a)} | edge, one token {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
     for label, e, p, peer in (("remote_write", e_olrw, v_olrw, "vmagent"), ("RUM", e_olrum, n_olrum, "nginx")):
         rate = e[0]["r"].get("rate") if e else None
         a, b = p99(e), p99(p)
@@ -156,6 +229,8 @@ def main():
       "tokens: start-up < 5 s, RSS < 1 GiB, lookup + origin check < 200 ns; `/metrics` with 10 k "
       "tokens < 250 ms) are measured at the end of this file (full runs only, not `--quick`).\n")
 
+    delivered_section(runs, w, env)
+
     w("## Anomalies\n")
     notes = []
     for x in runs:
@@ -169,25 +244,75 @@ def main():
         if rr and saturated(x):
             notes.append(f"- {x['phase']}/{x['server']}: open loop reached {rr['req_per_s']:.0f} of "
                          f"{rr['rate']:.0f} req/s (server or generator saturated)")
-        if x["server"] in ("edge", "vmagent") and x["phase"] != "rum" and x["phase"] != "openloop-rum" \
-                and rr.get("ok") and int(x["sink_requests"] or 0) == 0:
+        if rr and (obs(x, "uncounted_requests") or 0) > 0:
+            notes.append(f"- {x['phase']}/{x['server']}/round {x['round']}: the sink could not count the "
+                         f"items of {obs(x, 'uncounted_requests')} request(s) (delivered reads low)")
+        if x["server"] in ("edge", "vmagent") and rr.get("ok") and int(x["sink_requests"] or 0) == 0:
             notes.append(f"- {x['phase']}/{x['server']}/round {x['round']}: nothing reached the "
                          "upstream blackhole during the run")
     w("\n".join(notes) if notes else "None: every request of every run was answered 2xx.")
     w("")
 
     w("## All runs\n")
-    w("| phase | server | round | req/s | items/s | p50 ms | p99 ms | p99.9 ms | non-2xx | errors | peak RSS MiB | server CPU s | upstream reqs | upstream MB |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| phase | server | round | conns | pinned | req/s | accepted items/s | delivered items/s | p50 ms | p99 ms | p99.9 ms | non-2xx | errors | peak RSS MiB | server CPU s | upstream reqs | upstream MB |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for x in runs:
         rr = x["r"]
         lat = rr.get("latency_ms", {})
-        w(f"| {x['phase']} | {x['server']} | {x['round']} | {fmt(rr.get('ok_per_s'))} | "
-          f"{fmt(rr.get('items_per_s'))} | {fmt(lat.get('p50'))} | {fmt(lat.get('p99'))} | "
+        w(f"| {x['phase']} | {x['server']} | {x['round']} | {rr.get('connections', 'n/a')} | "
+          f"{'yes' if x.get('pinned') == '1' else 'no'} | {fmt(rr.get('ok_per_s'))} | "
+          f"{fmt(rr.get('items_per_s'))} | {fmt(obs(x, 'delivered_items_per_s'))} | "
+          f"{fmt(lat.get('p50'))} | {fmt(lat.get('p99'))} | "
           f"{fmt(lat.get('p999'))} | {rr.get('non_2xx', 'n/a')} | {rr.get('errors', 'n/a')} | "
           f"{int(x['hwm_kib'] or 0) / 1024:.1f} | {x['cpu_s']} | {x['sink_requests']} | "
           f"{int(x['sink_bytes'] or 0) / 1e6:.1f} |")
     print("\n".join(out))
+
+
+def delivered_section(runs, w, env):
+    """Accepted beside delivered for every forwarding phase, medians over the rounds."""
+    w("## Accepted and delivered while loaded\n")
+    w("Accepted: items in requests answered 2xx, per second of the measured window. Delivered: "
+      "items that reached the upstream blackhole during that same window (the sink counts the "
+      "samples and spans in what it receives), so a server that accepts faster than it forwards "
+      "shows it here; forwarded: the edge's own `ingest_forwarded_items_total` over the window. "
+      "Queued at the end: accepted since the first request (warm-up included) minus what reached "
+      "the sink by the window's end; spool/pending: the server's own figure then (edge "
+      "`ingest_spool_bytes`, vmagent `vmagent_remotewrite_pending_data_bytes`). Refused/s: non-2xx "
+      "answers (the edge's `503`s) plus requests without an answer, per second. \"Pinned\": "
+      "server on CPU 0, load generator and sink on CPU 1.\n")
+    w("| phase | server | conns | pinned | tokens | accepted items/s | delivered items/s | delivered / accepted | delivered vs peer | forwarded items/s (edge counter) | refused/s | statuses | queued at end (items) | spool/pending at end MB | p50 ms | p99 ms |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    order = []
+    for x in runs:
+        if x["r"] and x["r"].get("observed") and (x["phase"], x["server"]) not in order:
+            order.append((x["phase"], x["server"]))
+    peer_of = {"edge": "vmagent"}
+    for phase, server in order:
+        rows = pick(runs, phase, server)
+        r0 = rows[0]["r"]
+        acc, dlv = med(rows, "items_per_s"), med_obs(rows, "delivered_items_per_s")
+        peer_rows = pick(runs, phase, peer_of.get(server, ""))
+        if phase.endswith("-tokens"):
+            peer_rows = pick(runs, phase[: -len("-tokens")], "vmagent")
+        peer = med_obs(peer_rows, "delivered_items_per_s")
+        fwd = med_series(rows, "series_per_s", "ingest_forwarded_items_total")
+        spool = med_series(rows, "series_at_end", "ingest_spool_bytes")
+        if spool is None:
+            spool = med_series(rows, "series_at_end", "vmagent_remotewrite_pending_data_bytes")
+        statuses = {}
+        for x in rows:
+            for k, v in x["r"].get("status", {}).items():
+                statuses[k] = statuses.get(k, 0) + v
+            for k, v in x["r"].get("error_kinds", {}).items():
+                statuses[k] = statuses.get(k, 0) + v
+        lat = lambda q: statistics.median([x["r"]["latency_ms"][q] for x in rows])
+        w(f"| {phase} | {server} | {r0.get('connections')} | {'yes' if rows[0].get('pinned') == '1' else 'no'} | "
+          f"{r0.get('tokens') or 1} | {spread(rows, 'items_per_s')} | {spread_obs(rows, 'delivered_items_per_s')} | "
+          f"{fmt(ratio(dlv, acc))} | {fmt(ratio(dlv, peer), 'x')} | {fmt(fwd)} | {fmt(refused_per_s(rows))} | "
+          f"{' '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} | {count(med_obs(rows, 'queued_items_at_end'))} | "
+          f"{fmt(spool / 1e6 if spool is not None else None)} | {fmt(lat('p50'))} | {fmt(lat('p99'))} |")
+    w("")
 
 
 def in_process(decode_path, scale_path, scale10k_path):

@@ -6,6 +6,15 @@
 # then call lt_install_trap once.
 
 LT_PIDS=()
+# Optional CPU pinning (set by compare.sh): LT_SERVER_CPUS for the server under test,
+# LT_SINK_CPUS for the sink, e.g. "0" and "1". Empty: not pinned.
+LT_SERVER_CPUS="${LT_SERVER_CPUS:-}"
+LT_SINK_CPUS="${LT_SINK_CPUS:-}"
+
+# lt_pin CPUS: the command prefix that runs a program on CPUS (nothing when CPUS is empty).
+lt_pin() {
+    if [ -n "$1" ]; then printf '%s\n' taskset -c "$1"; fi
+}
 
 lt_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 lt_die() { lt_log "error: $*"; exit 1; }
@@ -22,6 +31,15 @@ lt_cleanup() {
     done
     for pid in "${LT_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     LT_PIDS=()
+# Optional CPU pinning (set by compare.sh): LT_SERVER_CPUS for the server under test,
+# LT_SINK_CPUS for the sink, e.g. "0" and "1". Empty: not pinned.
+LT_SERVER_CPUS="${LT_SERVER_CPUS:-}"
+LT_SINK_CPUS="${LT_SINK_CPUS:-}"
+
+# lt_pin CPUS: the command prefix that runs a program on CPUS (nothing when CPUS is empty).
+lt_pin() {
+    if [ -n "$1" ]; then printf '%s\n' taskset -c "$1"; fi
+}
     if [ -n "${WORK:-}" ] && [ -d "$WORK" ] && [ -z "${LT_KEEP_WORK:-}" ]; then rm -rf "$WORK"; fi
 }
 
@@ -69,8 +87,9 @@ lt_json_get() {
 
 # Starts the sink; sets SINK_PID and SINK_PORT.
 lt_start_sink() {
-    local out="$WORK/sink.out"
-    "$LT" sink --listen 127.0.0.1:0 --lifetime 20m >"$out" 2>&1 &
+    local out="$WORK/sink.out" pin
+    mapfile -t pin < <(lt_pin "$LT_SINK_CPUS")
+    "${pin[@]}" "$LT" sink --listen 127.0.0.1:0 --lifetime 30m >"$out" 2>&1 &
     SINK_PID=$!
     LT_PIDS+=("$SINK_PID")
     for _ in $(seq 100); do
@@ -81,10 +100,10 @@ lt_start_sink() {
     lt_die "sink did not start: $(cat "$out")"
 }
 
-# Prints "requests bytes" received by the sink so far.
+# Prints "requests bytes samples spans" received by the sink so far.
 lt_sink_counts() {
     curl -sf --max-time 2 "http://127.0.0.1:$SINK_PORT/__sink/stats" |
-        python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["requests"], v["bytes"])'
+        python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["requests"], v["bytes"], v.get("samples", 0), v.get("spans", 0))'
 }
 
 # lt_admin_post OPS_PORT BODY: POST /api/v1/tokens, prints the response body; fails unless 201.
@@ -112,11 +131,18 @@ LT_LIMITS='"limits":{"requests_per_second":1000000,"requests_burst":1000000,"ite
 # remote_write and a web client token. Sets EDGE_PID, EDGE_PORT, EDGE_OPS_PORT, RW_TOKEN,
 # CLIENT_TOKEN. The process runs in its data dir so no config/edge.toml is picked up: the
 # built-in defaults plus the environment below are what is measured (plus LT_EDGE_CONFIG, a
-# config file, when set: transport.sh uses it for the TLS files).
+# config file, when set: transport.sh uses it for the TLS files). With LT_SEED_STORE set (a
+# tokens.json from `loadtest seed-tokens`), the edge starts with that token store; with
+# LT_SERVER_CPUS, pinned to those CPUs. Also sets EDGE_DIR (its data dir is EDGE_DIR/data).
 lt_start_edge() {
-    local dir ports resp
+    local dir ports resp pin
     dir=$(mktemp -d -p "$WORK" edge.XXXXXX)
+    EDGE_DIR=$dir
     read -r EDGE_PORT EDGE_OPS_PORT <<<"$("$LT" free-port 2)"
+    if [ -n "${LT_SEED_STORE:-}" ]; then
+        mkdir -p "$dir/data" && cp "$LT_SEED_STORE" "$dir/data/tokens.json" || lt_die "seeding the token store failed"
+    fi
+    mapfile -t pin < <(lt_pin "$LT_SERVER_CPUS")
     (
         cd "$dir" &&
             INGEST_EDGE_INGEST_ADDR="127.0.0.1:$EDGE_PORT" \
@@ -126,7 +152,7 @@ lt_start_edge() {
             INGEST_EDGE_REMOTE_WRITE_UPSTREAM="http://127.0.0.1:$SINK_PORT/api/v1/write" \
             INGEST_EDGE_OTLP_UPSTREAM="http://127.0.0.1:$SINK_PORT" \
             INGEST_EDGE_LOG="${INGEST_EDGE_LOG:-warn}" \
-            exec "$EDGE" serve ${LT_EDGE_CONFIG:+--config "$LT_EDGE_CONFIG"}
+            exec "${pin[@]}" "$EDGE" serve ${LT_EDGE_CONFIG:+--config "$LT_EDGE_CONFIG"}
     ) >"$dir/edge.log" 2>&1 &
     EDGE_PID=$!
     EDGE_LOG="$dir/edge.log"

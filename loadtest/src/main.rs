@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod observe;
 mod payload;
 mod report;
 mod run;
 mod sink;
 mod target;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +47,9 @@ struct Cli {
 enum Command {
     /// Blackhole HTTP server: answers every request with a fixed status, counting bytes.
     Sink(SinkArgs),
+    /// Writes a token store with N copies of each token named `--template` in `--from` (fresh
+    /// secrets), and the secrets to `<secrets-dir>/remote_write.txt` and `client.txt`.
+    SeedTokens(SeedArgs),
     /// Prints N distinct free loopback TCP ports.
     FreePort {
         /// How many ports.
@@ -67,6 +72,25 @@ struct SinkArgs {
 }
 
 #[derive(Args, Debug)]
+struct SeedArgs {
+    /// The edge's `tokens.json` holding the template tokens.
+    #[arg(long)]
+    from: PathBuf,
+    /// Where to write the seeded store (put it in a data dir before the edge starts).
+    #[arg(long)]
+    to: PathBuf,
+    /// Name of the template tokens (one per type is copied).
+    #[arg(long, default_value = "bench")]
+    template: String,
+    /// Copies per template.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Directory for the secrets files.
+    #[arg(long)]
+    secrets_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
 struct RunArgs {
     /// URL to load, e.g. http://127.0.0.1:8080/api/v1/write (loopback only).
     #[arg(long, required = true)]
@@ -80,6 +104,20 @@ struct RunArgs {
     /// Where the token goes.
     #[arg(long, value_enum, default_value_t = TokenIn::Header)]
     token_in: TokenIn,
+    /// Rotate over the tokens in this file (one per line): each request uses the next one, as
+    /// a bearer header. Replaces `--token`.
+    #[arg(long, conflicts_with = "token")]
+    tokens_file: Option<PathBuf>,
+    /// `loadtest sink` stats URL (http://127.0.0.1:PORT/__sink/stats): report what reached it
+    /// during the window.
+    #[arg(long)]
+    observe_sink: Option<String>,
+    /// The server's Prometheus `/metrics` URL, read at the same instants.
+    #[arg(long)]
+    observe_metrics: Option<String>,
+    /// A series to read there: `name` (all series summed) or `name{k="v"}` (repeatable).
+    #[arg(long)]
+    observe_series: Vec<String>,
     /// `Origin` header to send (RUM), e.g. http://localhost:3000.
     #[arg(long)]
     origin: Option<String>,
@@ -168,6 +206,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Sink(a)) => run_sink(a),
+        Some(Command::SeedTokens(a)) => {
+            tokens::seed(&a.from, &a.to, &a.template, a.count, &a.secrets_dir).map(|done| {
+                for (kind, n) in done {
+                    println!("{kind} {n}");
+                }
+                ExitCode::SUCCESS
+            })
+        }
         Some(Command::FreePort { count }) => sink::free_ports(count.clamp(1, 64))
             .map(|ports| {
                 let text: Vec<String> = ports.iter().map(u16::to_string).collect();
@@ -204,6 +250,32 @@ fn run_load(a: RunArgs) -> Result<ExitCode, String> {
             return Err("--rate must be in (0, 1e7]".into());
         }
     }
+    if a.tokens_file.is_some() && a.token_in == TokenIn::Query {
+        return Err("--tokens-file sends bearer headers: not with --token-in query".into());
+    }
+    let rotate = match &a.tokens_file {
+        Some(path) => tokens::load(path)?,
+        None => Vec::new(),
+    };
+    let observer = if a.observe_sink.is_some() || a.observe_metrics.is_some() {
+        let parse = |u: &Option<String>| {
+            u.as_deref()
+                .map(|u| target::Target::parse(u, None).map_err(|e| e.to_string()))
+                .transpose()
+        };
+        let series = a
+            .observe_series
+            .iter()
+            .map(|s| observe::Series::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(observe::Observer {
+            sink: parse(&a.observe_sink)?,
+            metrics: parse(&a.observe_metrics)?,
+            series,
+        })
+    } else {
+        None
+    };
     let query_token = match a.token_in {
         TokenIn::Query => a.token.as_deref(),
         TokenIn::Header => None,
@@ -231,6 +303,8 @@ fn run_load(a: RunArgs) -> Result<ExitCode, String> {
         warmup: a.warmup,
         timeout: a.timeout,
         max_requests: a.max_requests.min(MAX_REQUESTS_CAP),
+        tokens: run::bearer_headers(&rotate)?,
+        observer,
     };
     let rt = runtime(a.threads).map_err(|e| e.to_string())?;
     let report = rt.block_on(run::run(cfg));

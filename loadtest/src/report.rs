@@ -8,6 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::observe::Snapshot;
+
 /// Latencies are recorded in microseconds, up to one hour, with 3 significant digits.
 const HIST_MAX_US: u64 = 3_600_000_000;
 
@@ -26,6 +28,9 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     /// Items (samples or spans) in requests answered 2xx.
     pub items_ok: u64,
+    /// The same, warm-up included: what the server took in since the first request (the
+    /// baseline of "still queued at the end").
+    pub items_ok_all: u64,
     /// Body bytes sent.
     pub bytes_sent: u64,
     /// TCP connections opened (1 per worker unless the server closed some).
@@ -44,6 +49,7 @@ impl Stats {
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
             items_ok: 0,
+            items_ok_all: 0,
             bytes_sent: 0,
             connects: 0,
         }
@@ -85,6 +91,7 @@ impl Stats {
             *self.errors.entry(k).or_default() += v;
         }
         self.items_ok += other.items_ok;
+        self.items_ok_all += other.items_ok_all;
         self.bytes_sent += other.bytes_sent;
         self.connects += other.connects;
     }
@@ -165,6 +172,39 @@ pub struct Report {
     pub latency_ms: Latency,
     /// Service time percentiles: from the actual send (equal to `latency_ms` in closed loop).
     pub service_ms: Latency,
+    /// Distinct tokens rotated over (0: one fixed token, or none).
+    pub tokens: usize,
+    /// What the server delivered during the window; absent without `--observe-*`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+}
+
+/// Delivery during the window, from the sink's counts and the server's own series.
+#[derive(Debug, Serialize)]
+pub struct Observed {
+    /// Seconds between the window's two snapshots (the rates' denominator).
+    pub window_s: f64,
+    /// Items (samples or spans) that reached the sink inside the window.
+    pub delivered_items: Option<u64>,
+    /// The same per second: the figure to set beside `items_per_s` (accepted).
+    pub delivered_items_per_s: Option<f64>,
+    /// Requests the sink received inside the window.
+    pub delivered_requests: Option<u64>,
+    /// Of those, requests whose items the sink could not count (0 expected).
+    pub uncounted_requests: Option<u64>,
+    /// Items answered 2xx since the first request, warm-up included.
+    pub accepted_items_total: u64,
+    /// Items that reached the sink from the first snapshot to the window's end.
+    pub sink_items_total: Option<u64>,
+    /// Accepted and not at the sink when the window closed (requests still in flight at that
+    /// instant count as queued).
+    pub queued_items_at_end: Option<i64>,
+    /// Each selected server series' change over the window, per second.
+    pub series_per_s: BTreeMap<String, f64>,
+    /// Each selected server series' value when the window closed.
+    pub series_at_end: BTreeMap<String, f64>,
+    /// The raw snapshots: before the first request, window start, window end.
+    pub snapshots: [Snapshot; 3],
 }
 
 impl Report {
@@ -210,11 +250,71 @@ impl Report {
             connects: stats.connects,
             latency_ms: Latency::of(&stats.latency),
             service_ms: Latency::of(&stats.service),
+            tokens: base.tokens,
+            observed: None,
         }
+    }
+
+    /// Adds the delivery figures from the snapshots taken before the first request (`first`)
+    /// and at the window's start (`from`) and end (`to`).
+    pub fn observe(&mut self, first: Snapshot, from: Snapshot, to: Snapshot, accepted: u64) {
+        let window_s = (to.at_s - from.at_s).max(1e-9);
+        let sink_delta = |a: &Snapshot, b: &Snapshot| match (a.sink, b.sink) {
+            (Some(a), Some(b)) => Some((
+                b.items().saturating_sub(a.items()),
+                b.requests.saturating_sub(a.requests),
+                b.uncounted.saturating_sub(a.uncounted),
+            )),
+            _ => None,
+        };
+        let window = sink_delta(&from, &to);
+        let total = sink_delta(&first, &to).map(|(items, _, _)| items);
+        let series_per_s = to
+            .series
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), (v - from.series.get(k)?) / window_s)))
+            .collect();
+        self.observed = Some(Observed {
+            window_s,
+            delivered_items: window.map(|w| w.0),
+            delivered_items_per_s: window.map(|w| w.0 as f64 / window_s),
+            delivered_requests: window.map(|w| w.1),
+            uncounted_requests: window.map(|w| w.2),
+            accepted_items_total: accepted,
+            sink_items_total: total,
+            queued_items_at_end: total.map(|t| {
+                i64::try_from(accepted).unwrap_or(i64::MAX) - i64::try_from(t).unwrap_or(i64::MAX)
+            }),
+            series_per_s,
+            series_at_end: to.series.clone(),
+            snapshots: [first, from, to],
+        });
     }
 
     /// Human-readable summary.
     pub fn text(&self) -> String {
+        let mut text = self.text_load();
+        if let Some(o) = &self.observed {
+            text.push_str(&format!(
+                "\ndelivered to the sink in the window: {} {}/s ({} requests, {} uncounted); \
+                 accepted since start {}, still queued at the end {}\nserver series per s: {:?}\n\
+                 server series at the end: {:?}",
+                o.delivered_items_per_s
+                    .map_or("n/a".into(), |v| format!("{v:.0}")),
+                self.item_name,
+                o.delivered_requests.map_or("n/a".into(), |v| v.to_string()),
+                o.uncounted_requests.map_or("n/a".into(), |v| v.to_string()),
+                o.accepted_items_total,
+                o.queued_items_at_end
+                    .map_or("n/a".into(), |v| v.to_string()),
+                o.series_per_s,
+                o.series_at_end,
+            ));
+        }
+        text
+    }
+
+    fn text_load(&self) -> String {
         let l = &self.latency_ms;
         let loop_kind = match self.rate {
             Some(r) => format!(
@@ -273,6 +373,8 @@ pub struct ReportBase {
     pub window: Duration,
     /// "samples" or "spans".
     pub item_name: &'static str,
+    /// Tokens rotated over.
+    pub tokens: usize,
 }
 
 #[cfg(test)]
@@ -313,6 +415,7 @@ mod tests {
             rate: None,
             window: Duration::from_secs(2),
             item_name: "samples",
+            tokens: 0,
         };
         let r = Report::new(base, &a, Duration::from_secs(2));
         assert_eq!((r.requests, r.ok, r.non_2xx, r.errors), (4, 2, 1, 1));

@@ -8,6 +8,11 @@
 //!   time, not from the actual send, so a server that stalls is charged for the requests it
 //!   made wait (no coordinated omission).
 //!
+//! With `tokens` set, each request carries the next token of the list (a shared counter, so
+//! the server sees them in turn across all connections). With an `observer`, the sink's and
+//! the server's counters are read before the first request and at both ends of the window
+//! (`observe`), and the report says what was delivered while the load ran.
+//!
 //! Everything is bounded: no request is issued after `warmup + duration`, each request has a
 //! timeout, and a shared ticket counter caps the total number of requests.
 
@@ -16,13 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
-use hyper::header::HOST;
+use hyper::header::{HeaderValue, AUTHORIZATION, HOST};
 use hyper::{Method, Request};
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::conn::{Connector, Sender};
+use crate::observe::Observer;
 use crate::payload::Workload;
 use crate::report::{Report, ReportBase, Stats};
 use crate::target::Target;
@@ -48,6 +54,21 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// Hard cap on requests issued, warm-up included.
     pub max_requests: u64,
+    /// `Authorization` values rotated request by request; empty: the workload's headers only.
+    pub tokens: Vec<HeaderValue>,
+    /// Reads what the server delivered at the window's edges; `None`: not measured.
+    pub observer: Option<Observer>,
+}
+
+/// `Bearer <token>` for each token.
+pub fn bearer_headers(tokens: &[String]) -> Result<Vec<HeaderValue>, String> {
+    tokens
+        .iter()
+        .map(|t| {
+            HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| "a token in --tokens-file is not a valid header value".to_string())
+        })
+        .collect()
 }
 
 /// State shared by the workers: read-only apart from the ticket counter.
@@ -62,11 +83,19 @@ struct Shared {
     tickets: AtomicU64,
     /// Open loop: due times queued by the pacer; `None` in closed loop.
     schedule: Option<Mutex<mpsc::Receiver<std::time::Instant>>>,
+    /// Index of the next token of `cfg.tokens`.
+    next_token: AtomicU64,
 }
 
 /// Runs the load and returns the merged report.
-pub async fn run(cfg: RunConfig) -> Report {
+pub async fn run(mut cfg: RunConfig) -> Report {
+    let observer = cfg.observer.take();
     let start = Instant::now();
+    // The baseline: before any request, so "queued at the end" covers the warm-up too.
+    let first = match &observer {
+        Some(o) => Some(o.snapshot(start).await),
+        None => None,
+    };
     let measure_from = start + cfg.warmup;
     let end = measure_from + cfg.duration;
     let base = ReportBase {
@@ -76,7 +105,17 @@ pub async fn run(cfg: RunConfig) -> Report {
         rate: cfg.rate,
         window: cfg.duration,
         item_name: cfg.workload.item_name,
+        tokens: cfg.tokens.len(),
     };
+    let watch = observer.map(|o| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from).await;
+            let from = o.snapshot(start).await;
+            tokio::time::sleep_until(end).await;
+            let to = o.snapshot(start).await;
+            (from, to)
+        })
+    });
     let grace = cfg.timeout * 2 + Duration::from_secs(1);
     let connections = cfg.connections;
     let (schedule, pacer) = match cfg.rate {
@@ -97,6 +136,7 @@ pub async fn run(cfg: RunConfig) -> Report {
         end,
         tickets: AtomicU64::new(0),
         schedule,
+        next_token: AtomicU64::new(0),
     });
     let mut set = JoinSet::new();
     for id in 0..connections {
@@ -123,7 +163,13 @@ pub async fn run(cfg: RunConfig) -> Report {
         drop(shared);
         let _ = tokio::task::spawn_blocking(move || handle.join()).await;
     }
-    Report::new(base, &total, elapsed)
+    let mut report = Report::new(base, &total, elapsed);
+    if let (Some(first), Some(watch)) = (first, watch) {
+        if let Ok((from, to)) = watch.await {
+            report.observe(first, from, to, total.items_ok_all);
+        }
+    }
+    report
 }
 
 /// The open-loop schedule: sleeps until each request is due and queues its due time.
@@ -216,11 +262,20 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
         *req.uri_mut() = cfg.target.path.clone();
         *req.headers_mut() = cfg.workload.headers.clone();
         req.headers_mut().insert(HOST, cfg.target.host.clone());
+        if !cfg.tokens.is_empty() {
+            let i = shared.next_token.fetch_add(1, Ordering::Relaxed) % cfg.tokens.len() as u64;
+            if let Some(v) = usize::try_from(i).ok().and_then(|i| cfg.tokens.get(i)) {
+                req.headers_mut().insert(AUTHORIZATION, v.clone());
+            }
+        }
 
         let sent = Instant::now();
         let from = if open_loop { due } else { sent };
         match timeout(cfg.timeout, sender.send(&cfg.target, req)).await {
             Ok(Ok(status)) => {
+                if (200..300).contains(&status) {
+                    stats.items_ok_all += payload.items;
+                }
                 if measured {
                     let len = payload.body.len() as u64;
                     stats.response(status, from.elapsed(), sent.elapsed(), payload.items, len);

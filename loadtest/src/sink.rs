@@ -1,9 +1,10 @@
-//! A blackhole HTTP/1.1 server: reads every request body to the end, counts requests and body
-//! bytes, and answers a fixed status (204 by default). Used as the upstream of the edge and of
-//! vmagent so that both forward to the same, near-free receiver.
+//! A blackhole HTTP/1.1 server: reads every request body to the end, counts requests, body
+//! bytes and the items in them (remote_write samples, OTLP spans: see `count`), and answers a
+//! fixed status (204 by default). Used as the upstream of the edge and of vmagent so that both
+//! forward to the same, near-free receiver, and what each *delivered* is counted the same way.
 //!
-//! `GET /__sink/stats` returns the counters as JSON (so a script can check that forwarding
-//! really happened). The sink stops on SIGINT/SIGTERM or after `lifetime`, printing the final
+//! `GET /__sink/stats` returns the counters as JSON (so a script, or `loadtest --observe-sink`,
+//! can tell what was delivered when). The sink stops on SIGINT/SIGTERM or after `lifetime`, printing the final
 //! counters as one JSON line.
 
 use std::convert::Infallible;
@@ -21,6 +22,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
+pub mod count;
+
 /// Counters shared by all connections.
 #[derive(Debug, Default)]
 struct Counters {
@@ -28,14 +31,24 @@ struct Counters {
     requests: AtomicU64,
     /// Request body bytes read.
     bytes: AtomicU64,
+    /// remote_write samples (and histograms) in the bodies.
+    samples: AtomicU64,
+    /// OTLP spans in the bodies.
+    spans: AtomicU64,
+    /// Requests whose items could not be counted (an encoding the sink does not read).
+    uncounted: AtomicU64,
 }
 
 impl Counters {
     fn json(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "{{\"requests\":{},\"bytes\":{}}}",
-            self.requests.load(Ordering::Relaxed),
-            self.bytes.load(Ordering::Relaxed)
+            "{{\"requests\":{},\"bytes\":{},\"samples\":{},\"spans\":{},\"uncounted\":{}}}",
+            get(&self.requests),
+            get(&self.bytes),
+            get(&self.samples),
+            get(&self.spans),
+            get(&self.uncounted)
         )
     }
 }
@@ -98,16 +111,34 @@ async fn handle(
         );
         return Ok(resp);
     }
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header(hyper::header::CONTENT_TYPE).unwrap_or_default();
+    let encoding = header(hyper::header::CONTENT_ENCODING);
+    let path = req.uri().path().to_owned();
     let mut body = req.into_body();
-    let mut bytes = 0u64;
+    let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(f) => bytes += f.data_ref().map_or(0, |d| d.len() as u64),
+            Ok(f) => buf.extend_from_slice(f.data_ref().map_or(&[][..], |d| &d[..])),
             Err(_) => break,
         }
     }
+    let items = count::count(&path, &content_type, encoding.as_deref(), &buf);
+    // Items first, then the request: a reader that sees the request counted sees its items.
+    counters.samples.fetch_add(items.samples, Ordering::Relaxed);
+    counters.spans.fetch_add(items.spans, Ordering::Relaxed);
+    counters
+        .uncounted
+        .fetch_add(u64::from(items.uncounted), Ordering::Relaxed);
     counters.requests.fetch_add(1, Ordering::Relaxed);
-    counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+    counters
+        .bytes
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = status;
     Ok(resp)
