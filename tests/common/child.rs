@@ -27,8 +27,14 @@ impl ChildEdge {
     /// Starts `ingest-edge serve` on `data_dir` with `admin_key`, and waits until it logs
     /// its addresses.
     pub fn serve(data_dir: &Path, admin_key: &str) -> ChildEdge {
+        Self::serve_with(data_dir, admin_key, &[])
+    }
+
+    /// Like [`ChildEdge::serve`], with more environment (`INGEST_EDGE_REDIS_URL`, ...).
+    pub fn serve_with(data_dir: &Path, admin_key: &str, env: &[(&str, &str)]) -> ChildEdge {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-edge"))
             .arg("serve")
+            .envs(env.iter().copied())
             .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
             .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
             .env("INGEST_EDGE_DATA_DIR", data_dir)
