@@ -311,3 +311,52 @@ pub async fn check_items(
         None => limiter.check_items(n),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::{LimitDefaults, LimitOverrides};
+
+    const CLIENT: Client<'static> = Client::Addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+
+    #[tokio::test]
+    async fn unreachable_redis_leaves_local_limits_that_never_wait() {
+        assert!(GlobalLimits::new("http://127.0.0.1", "t").is_err());
+        // Nothing listens on port 1: never connected, so no count of edges to divide by.
+        let g = GlobalLimits::new("redis://127.0.0.1:1", "t").unwrap();
+        let nz = NonZeroU32::new;
+        let limits = LimitDefaults::default().remote_write.with(&LimitOverrides {
+            requests_per_second: nz(1),
+            requests_burst: nz(3),
+            items_burst: nz(10),
+            ..LimitOverrides::default()
+        });
+        let l = TokenLimiter::new(limits, false);
+        let start = Instant::now();
+        for _ in 0..3 {
+            g.check_request(&l, "tk_a", CLIENT).await.unwrap();
+        }
+        let r = g.check_request(&l, "tk_a", CLIENT).await.unwrap_err();
+        assert_eq!((r.status, r.retry_after), (429, Some(1)));
+        assert_eq!(g.check_items(&l, "tk_a", 11).await.unwrap_err().status, 413);
+        g.check_items(&l, "tk_a", 0).await.unwrap();
+        g.check_items(&l, "tk_a", 10).await.unwrap();
+        assert!(start.elapsed() < CALL_TIMEOUT, "{:?}", start.elapsed());
+        // A heartbeat that cannot connect keeps the breaker open and is counted.
+        g.beat().await;
+        assert!(!g.is_active());
+        let mut m = String::new();
+        g.render_metrics(&mut m);
+        for series in [
+            "ingest_global_limits_active 0\n",
+            "ingest_global_limits_live_edges 1\n",
+            "ingest_global_limits_fallback_checks_total 5\n",
+            "ingest_global_limits_redis_errors_total 1\n",
+        ] {
+            assert!(m.contains(series), "{series} in {m}");
+        }
+    }
+}
