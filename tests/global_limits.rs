@@ -60,6 +60,7 @@ async fn a_token_limit_holds_across_three_edges_and_falls_back_to_a_third_each()
         "killed-even",
         "back",
         "paused",
+        "rw-skewed",
     ];
     let mut tokens = Vec::new();
     for name in names {
@@ -92,7 +93,19 @@ async fn a_token_limit_holds_across_three_edges_and_falls_back_to_a_third_each()
     assert_near("even over three edges", even.accepted, lt + b_f, 0.1 * lt);
     let skewed = edges.run(&tokens[1].1, &[0], offered, T).await;
     assert_near("all on one edge", skewed.accepted, lt + b_f, 0.1 * lt);
-    accepted_total += even.accepted + skewed.accepted;
+    // remote_write checks go through the same shared limits.
+    let t1 = Duration::from_secs(2);
+    let rw = edges
+        .run_remote_write(&tokens[6].1, &[0, 1], offered, t1)
+        .await;
+    let rw_expected = f64::from(L) * t1.as_secs_f64() + b_f;
+    assert_near(
+        "remote_write over two edges",
+        rw.accepted,
+        rw_expected,
+        0.1 * rw_expected + 1.0,
+    );
+    accepted_total += even.accepted + skewed.accepted + rw.accepted;
     let usual = Run::merged(&[&even, &skewed]);
     eprintln!("latency with Redis: {}", usual.latency());
 

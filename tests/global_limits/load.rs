@@ -18,8 +18,9 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// A web client token limited to `rps` requests/s with `burst`; items and the per-client
-/// budget (every request here comes from 127.0.0.1) far above what the test sends.
+/// A web client token (a remote_write one when `name` starts with `rw-`) limited to `rps`
+/// requests/s with `burst`; items and the per-client budget (every request here comes from
+/// 127.0.0.1) far above what the test sends.
 pub async fn create_token(
     http: &reqwest::Client,
     edge: &ChildEdge,
@@ -27,11 +28,16 @@ pub async fn create_token(
     rps: u32,
     burst: u32,
 ) -> (String, String) {
-    let body = serde_json::json!({"name": name, "type": "client", "client_type": "web",
-        "origins": [ORIGIN], "environment": "test",
-        "limits": {"requests_per_second": rps, "requests_burst": burst,
-            "items_per_second": 100000, "items_burst": 100000,
-            "per_client_requests_per_second": 100000, "per_client_requests_burst": 100000}});
+    let limits = serde_json::json!({"requests_per_second": rps, "requests_burst": burst,
+        "items_per_second": 100000000, "items_burst": 100000000,
+        "per_client_requests_per_second": 100000, "per_client_requests_burst": 100000});
+    let body = if name.starts_with("rw-") {
+        serde_json::json!({"name": name, "type": "remote_write", "environment": "test",
+            "limits": limits})
+    } else {
+        serde_json::json!({"name": name, "type": "client", "client_type": "web",
+            "origins": [ORIGIN], "environment": "test", "limits": limits})
+    };
     let resp = http
         .post(format!("http://{}/api/v1/tokens", edge.ops))
         .bearer_auth(KEY)
@@ -116,19 +122,52 @@ impl Edges {
     /// request on its own task (a slow answer does not slow the pace). Bounded: rate ×
     /// duration requests, each with a 10 s client timeout.
     pub async fn run(&self, secret: &str, targets: &[usize], rate: u32, duration: Duration) -> Run {
+        self.run_with(targets, rate, duration, |edge| {
+            self.http
+                .post(format!("http://{}/v1/traces", edge.ingest))
+                .bearer_auth(secret)
+                .header("origin", ORIGIN)
+                .header("content-type", "application/json")
+                .body(SPANS)
+        })
+        .await
+    }
+
+    /// Like [`Edges::run`], with Prometheus 2.42's first captured remote_write body.
+    pub async fn run_remote_write(
+        &self,
+        secret: &str,
+        targets: &[usize],
+        rate: u32,
+        duration: Duration,
+    ) -> Run {
+        let body =
+            std::fs::read(crate::common::fixtures().join("prometheus-2.42/body_000.bin")).unwrap();
+        self.run_with(targets, rate, duration, |edge| {
+            self.http
+                .post(format!("http://{}/api/v1/write", edge.ingest))
+                .bearer_auth(secret)
+                .header("content-type", "application/x-protobuf")
+                .header("content-encoding", "snappy")
+                .header("x-prometheus-remote-write-version", "0.1.0")
+                .body(body.clone())
+        })
+        .await
+    }
+
+    async fn run_with(
+        &self,
+        targets: &[usize],
+        rate: u32,
+        duration: Duration,
+        request: impl Fn(&ChildEdge) -> reqwest::RequestBuilder,
+    ) -> Run {
         let total = (f64::from(rate) * duration.as_secs_f64()) as usize;
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
         let mut tasks = Vec::with_capacity(total);
         for i in 0..total {
             tick.tick().await;
-            let edge = &self.edges[targets[i % targets.len()]];
-            let req = self
-                .http
-                .post(format!("http://{}/v1/traces", edge.ingest))
-                .bearer_auth(secret)
-                .header("origin", ORIGIN)
-                .header("content-type", "application/json")
-                .body(SPANS);
+            let req = request(&self.edges[targets[i % targets.len()]]);
             tasks.push(tokio::spawn(async move {
                 let start = Instant::now();
                 let status = req.send().await.map(|r| r.status().as_u16());
@@ -142,7 +181,7 @@ impl Edges {
         for t in tasks {
             let (status, took) = t.await.unwrap();
             match status {
-                Ok(200) => run.accepted += 1,
+                Ok(200 | 204) => run.accepted += 1,
                 Ok(429) => {}
                 other => panic!("unexpected answer {other:?}"),
             }
@@ -188,12 +227,13 @@ impl Edges {
         }
     }
 
-    /// The sum over the edges of every `ingest_requests_total` series with code 200.
+    /// The sum over the edges of every `ingest_requests_total` series with code 200 or 204.
     pub async fn accepted_requests(&self) -> f64 {
         let mut sum = 0.0;
         for e in &self.edges {
             for line in self.metrics(e).await.lines() {
-                if line.starts_with("ingest_requests_total{") && line.contains("code=\"200\"") {
+                let ok = line.contains("code=\"200\"") || line.contains("code=\"204\"");
+                if line.starts_with("ingest_requests_total{") && ok {
                     sum += line
                         .rsplit(' ')
                         .next()
