@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+#[path = "../tests/redis_support/redis.rs"]
+mod redis_server;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ingest_edge::config::LimitDefaults;
 use ingest_edge::origin::{OriginList, RequestOrigin};
@@ -148,6 +151,20 @@ fn monitoring(c: &mut Criterion) {
 }
 
 fn whole_requests(c: &mut Criterion) {
+    whole_requests_with(c, None, "");
+}
+
+/// The RUM request again with the token's limits in a real Redis on loopback (one round trip
+/// for the request check, one for the item check), next to the local limiter's above.
+fn whole_requests_global_limits(c: &mut Criterion) {
+    let Some(redis) = redis_server::Redis::start() else {
+        eprintln!("SKIPPED: redis-server not found");
+        return;
+    };
+    whole_requests_with(c, Some(redis.url()), ", limits in Redis");
+}
+
+fn whole_requests_with(c: &mut Criterion, redis_url: Option<String>, suffix: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -156,6 +173,9 @@ fn whole_requests(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (edge, rum_secret, rw_secret) = rt.block_on(async {
         let mut cfg = ingest_edge::Config::default();
+        if let Some(url) = redis_url.clone() {
+            cfg.limits.redis_url = ingest_edge::config::RedisUrl(url);
+        }
         cfg.server.ingest_addr = "127.0.0.1:0".parse().unwrap();
         cfg.server.ops_addr = "127.0.0.1:0".parse().unwrap();
         cfg.data_dir.0 = dir.path().to_owned();
@@ -183,6 +203,23 @@ fn whole_requests(c: &mut Criterion) {
                 .unwrap();
             secrets.push(v["token"].as_str().unwrap().to_string());
         }
+        if redis_url.is_some() {
+            let active = |m: &str| m.contains("ingest_global_limits_active 1");
+            for _ in 0..100 {
+                let m = http
+                    .get(format!("http://{}/metrics", edge.ops_addr()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                if active(&m) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
         (edge, secrets[0].clone(), secrets[1].clone())
     });
     let http = reqwest::Client::new();
@@ -190,23 +227,26 @@ fn whole_requests(c: &mut Criterion) {
     let rw_body = std::fs::read(fixtures().join("prometheus-2.42/body_000.bin")).unwrap();
     let rum_url = format!("http://{}/v1/traces", edge.ingest_addr());
     let rw_url = format!("http://{}/api/v1/write", edge.ingest_addr());
-    c.bench_function("http/rum request (loopback, keep-alive)", |b| {
-        b.to_async(&rt).iter_batched(
-            || rum_body.clone(),
-            |body| {
-                let req = http
-                    .post(&rum_url)
-                    .bearer_auth(&rum_secret)
-                    .header("origin", "http://localhost:3000")
-                    .header("content-type", "application/json")
-                    .body(body);
-                async move { assert_eq!(req.send().await.unwrap().status(), 200) }
-            },
-            BatchSize::SmallInput,
-        )
-    });
     c.bench_function(
-        "http/remote_write fixture request (loopback, keep-alive)",
+        &format!("http/rum request (loopback, keep-alive){suffix}"),
+        |b| {
+            b.to_async(&rt).iter_batched(
+                || rum_body.clone(),
+                |body| {
+                    let req = http
+                        .post(&rum_url)
+                        .bearer_auth(&rum_secret)
+                        .header("origin", "http://localhost:3000")
+                        .header("content-type", "application/json")
+                        .body(body);
+                    async move { assert_eq!(req.send().await.unwrap().status(), 200) }
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    c.bench_function(
+        &format!("http/remote_write fixture request (loopback, keep-alive){suffix}"),
         |b| {
             b.to_async(&rt).iter_batched(
                 || rw_body.clone(),
@@ -231,6 +271,7 @@ criterion_group!(
     lookup_and_origin,
     otlp_counting,
     monitoring,
-    whole_requests
+    whole_requests,
+    whole_requests_global_limits
 );
 criterion_main!(benches);

@@ -357,6 +357,28 @@ impl RateLimits {
 pub struct LimitDefaults {
     pub client: RateLimits,
     pub remote_write: RateLimits,
+    /// `redis://[:password@]host:port[/db]` (env `INGEST_EDGE_REDIS_URL`): each token's request
+    /// and item limits hold across every edge sharing this Redis (SPEC §16). Empty: per edge.
+    pub redis_url: RedisUrl,
+}
+
+/// A Redis URL whose password never reaches a log (`Debug` hides it).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                write!(f, "{:?}", u.as_str())
+            }
+            Ok(_) => write!(f, "{:?}", self.0),
+            Err(_) if self.0.is_empty() => f.write_str("\"\""),
+            Err(_) => f.write_str("\"(unparsable)\""),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for LimitDefaults {
@@ -367,12 +389,14 @@ impl<'de> Deserialize<'de> for LimitDefaults {
         struct Partial {
             client: LimitOverrides,
             remote_write: LimitOverrides,
+            redis_url: RedisUrl,
         }
         let p = Partial::deserialize(d)?;
         let base = LimitDefaults::default();
         Ok(LimitDefaults {
             client: base.client.with(&p.client),
             remote_write: base.remote_write.with(&p.remote_write),
+            redis_url: p.redis_url,
         })
     }
 }
@@ -396,6 +420,7 @@ impl Default for LimitDefaults {
                 per_client_requests_per_second: nz(1000),
                 per_client_requests_burst: nz(2000),
             },
+            redis_url: RedisUrl::default(),
         }
     }
 }
@@ -622,6 +647,9 @@ impl Config {
         if let Some(v) = get("INGEST_EDGE_STORE_URL") {
             self.store.url = v;
         }
+        if let Some(v) = get("INGEST_EDGE_REDIS_URL") {
+            self.limits.redis_url = RedisUrl(v);
+        }
         if let Some(v) = get("INGEST_EDGE_LOG") {
             self.log = v;
         }
@@ -646,6 +674,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "store.poll_interval",
                 reason: "must be between 1s and 30s".into(),
+            });
+        }
+        let redis = &self.limits.redis_url.0;
+        if !redis.is_empty() && !redis.starts_with("redis://") {
+            return Err(ConfigError::Invalid {
+                key: "limits.redis_url",
+                reason: "must be a redis:// URL (this build has no TLS for Redis)".into(),
             });
         }
         if !self.store.url.is_empty() && !self.store.url.starts_with("postgres") {
@@ -921,6 +956,25 @@ mod tests {
         );
         c.store.poll_interval = Duration::from_secs(10);
         c.store.url = "mysql://x".into();
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn redis_url_from_file_or_env_checked_and_never_shown_with_its_password() {
+        let c = Config::from_toml("[limits]\nredis_url = \"redis://127.0.0.1:6379\"").unwrap();
+        assert_eq!(c.limits.redis_url.0, "redis://127.0.0.1:6379");
+        assert!(c.check().is_ok());
+        let mut c = Config::default();
+        let url = "redis://:hunter2-secret@127.0.0.1:6379/0";
+        c.apply_env(|v| (v == "INGEST_EDGE_REDIS_URL").then(|| url.to_string()))
+            .unwrap();
+        assert_eq!(c.limits.redis_url.0, url);
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("127.0.0.1:6379") && !shown.contains("hunter2-secret"),
+            "{shown}"
+        );
+        c.limits.redis_url.0 = "rediss://127.0.0.1".into();
         assert!(c.check().is_err());
     }
 

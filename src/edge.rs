@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::ingest::cors::CorsPolicy;
 use crate::opmetrics::{OpMetrics, UPKEEP_INTERVAL};
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::ratelimit::global::GlobalLimits;
 use crate::remote_write::Limits;
 use crate::server::{self, Listener};
 use crate::token::registry::Registry;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub secret_scanning: SecretScanning,
     /// App Check public keys for mobile tokens with attestation (re-read by a background task).
     pub app_check: crate::appcheck::KeyStore,
+    /// Token limits shared by every edge through Redis (`limits.redis_url`); `None`: per edge.
+    pub global_limits: Option<Arc<GlobalLimits>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,8 @@ pub enum StartError {
     Tls(#[from] server::TlsError),
     #[error("cannot start the token store follower: {0}")]
     Follow(std::io::Error),
+    #[error("limits.redis_url: {0}")]
+    RedisUrl(redis::RedisError),
 }
 
 impl crate::token::follow::HasRegistry for AppState {
@@ -154,6 +159,12 @@ impl Edge {
             source,
         })?;
         let app_check = crate::appcheck::KeyStore::new(config.mobile.app_check_jwks_file.clone());
+        let global_limits = match config.limits.redis_url.0.as_str() {
+            "" => None,
+            url => Some(
+                GlobalLimits::new(url, &config.server.edge_name()).map_err(StartError::RedisUrl)?,
+            ),
+        };
         let state = Arc::new(AppState {
             cors: CorsPolicy::new(&config.rum),
             registry,
@@ -168,6 +179,7 @@ impl Edge {
             app_check,
             webhook,
             secret_scanning,
+            global_limits,
             config,
         });
         let _ = edge.set(Arc::downgrade(&state));
@@ -194,6 +206,9 @@ impl Edge {
         ];
         if let Some(tls) = &tls {
             servers.push(tokio::spawn(tls.clone().watch(watcher.clone())));
+        }
+        if let Some(global) = &state.global_limits {
+            servers.push(tokio::spawn(Arc::clone(global).run(watcher.clone())));
         }
         if let Some(pg) = shared {
             let poll = state.config.store.poll_interval;

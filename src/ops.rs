@@ -30,6 +30,9 @@ pub async fn handle(state: &Arc<AppState>, req: &mut Request<RequestBody>) -> Re
                 );
                 out.push_str(&format!("ingest_store_staleness_seconds {stale:.3}\n"));
             }
+            if let Some(global) = &state.global_limits {
+                global.render_metrics(&mut out);
+            }
             http::bytes(200, "text/plain; version=0.0.4; charset=utf-8", out)
         }
         (&Method::GET, "/readyz") => {

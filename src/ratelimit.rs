@@ -6,12 +6,22 @@
 //! address, or for mobile tokens the install id (`X-Client-Id`, SPEC §14: many phones share
 //! one carrier NAT address). Limiters are generic over the clock so tests can drive time by
 //! hand.
+//!
+//! With `limits.redis_url` the token's request and item budgets are shared by every edge
+//! (`ratelimit/global.rs`, SPEC §16); the per-client budget always stays here, and while
+//! Redis is unreachable each edge falls back to this token's limits divided by the live
+//! edges ([`TokenLimiter::check_divided`]).
+
+mod divided;
+pub mod global;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use divided::Divided;
 
 use governor::clock::{Clock, DefaultClock, FakeRelativeClock, Reference};
 use governor::middleware::NoOpMiddleware;
@@ -56,6 +66,17 @@ pub struct TokenLimiter<C: Clock = DefaultClock> {
     /// Built on the token's first request, so each idle token of a large population costs
     /// this pointer instead of three limiters (about 300 bytes).
     built: OnceLock<Box<Limiters<C>>>,
+    /// The token's limits divided by the live edges, used only while the shared (Redis)
+    /// limits are unreachable; rebuilt when the count of live edges changes. A read lock on
+    /// that path only, uncontended but for the rare rebuild.
+    divided: RwLock<Option<Arc<Divided<C>>>>,
+}
+
+/// Which of a token's shared budgets a check spends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    Requests,
+    Items,
 }
 
 /// The limiters themselves, once a token has traffic.
@@ -93,6 +114,7 @@ impl<C: Clock + Clone> TokenLimiter<C> {
             per_client,
             clock,
             built: OnceLock::new(),
+            divided: RwLock::new(None),
         }
     }
 
@@ -136,6 +158,15 @@ impl<C: Clock + Clone> TokenLimiter<C> {
     /// One request from `client`: the client's budget first (so an abuser is stopped before
     /// spending the shared budget), then the token's.
     pub fn check_client(&self, client: Client<'_>) -> Result<(), Reject> {
+        self.check_per_client(client)?;
+        self.limiters()
+            .requests
+            .check()
+            .map_err(|nu| self.throttled(nu.earliest_possible()))
+    }
+
+    /// The client's own budget only (client tokens; always local, also with shared limits).
+    pub fn check_per_client(&self, client: Client<'_>) -> Result<(), Reject> {
         let limiters = self.limiters();
         if let Some(keyed) = &limiters.per_client {
             let key = match client {
@@ -146,21 +177,26 @@ impl<C: Clock + Clone> TokenLimiter<C> {
                 .check_key(&key)
                 .map_err(|nu| self.throttled(nu.earliest_possible()))?;
         }
-        limiters
-            .requests
-            .check()
-            .map_err(|nu| self.throttled(nu.earliest_possible()))
+        Ok(())
+    }
+
+    /// The item count as a cost: `None` for zero (nothing to spend), `413` past the burst
+    /// (such a request could never pass).
+    pub fn item_cost(&self, n: u64) -> Result<Option<NonZeroU32>, Reject> {
+        if n == 0 {
+            return Ok(None);
+        }
+        match u32::try_from(n).ok().and_then(NonZeroU32::new) {
+            Some(n) if n <= self.limits.items_burst => Ok(Some(n)),
+            _ => Err(Reject::new(Reason::TooLarge)
+                .with_message("request has more items than the token's items_burst")),
+        }
     }
 
     /// `n` items, all or nothing. More than the burst can never pass: `413`.
     pub fn check_items(&self, n: u64) -> Result<(), Reject> {
-        let Some(n) = u32::try_from(n).ok().and_then(NonZeroU32::new) else {
-            return if n == 0 {
-                Ok(())
-            } else {
-                Err(Reject::new(Reason::TooLarge)
-                    .with_message("request has more items than the token's items_burst"))
-            };
+        let Some(n) = self.item_cost(n)? else {
+            return Ok(());
         };
         match self.limiters().items.check_n(n) {
             Ok(Ok(())) => Ok(()),
@@ -249,6 +285,45 @@ mod tests {
         clock.advance(Duration::from_secs(10));
         l.housekeeping();
         assert_eq!(l.tracked_clients(), 0);
+    }
+
+    #[test]
+    fn divided_limits_are_this_edges_share_and_follow_the_edge_count() {
+        let clock = TestClock::default();
+        let l = TokenLimiter::with_clock(limits(30, 9, 100, 100), false, clock.clone());
+        let one = NonZeroU32::MIN;
+        // Three edges: a burst of 3, then 10/s.
+        for _ in 0..3 {
+            l.check_divided(Budget::Requests, one, 3).unwrap();
+        }
+        assert_eq!(
+            l.check_divided(Budget::Requests, one, 3)
+                .unwrap_err()
+                .status,
+            429
+        );
+        clock.advance(Duration::from_millis(100));
+        l.check_divided(Budget::Requests, one, 3).unwrap();
+        assert_eq!(
+            l.check_divided(Budget::Requests, one, 3)
+                .unwrap_err()
+                .status,
+            429
+        );
+        // One edge left: the whole budget, a fresh burst of 9.
+        for _ in 0..9 {
+            l.check_divided(Budget::Requests, one, 1).unwrap();
+        }
+        assert!(l.check_divided(Budget::Requests, one, 1).is_err());
+        // Items: a cost over the divided burst (100 / 3 = 34) waits for the shared limits.
+        let n = NonZeroU32::new(40).unwrap();
+        assert_eq!(
+            l.check_divided(Budget::Items, n, 3).unwrap_err().status,
+            429
+        );
+        l.check_divided(Budget::Items, n, 2).unwrap();
+        assert_eq!(l.item_cost(0).unwrap(), None);
+        assert_eq!(l.item_cost(101).unwrap_err().status, 413);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::body::{self, RequestBody};
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::pipeline::{Batch, Queue};
+use crate::ratelimit::{global, Client};
 use crate::reject::{Reason, Reject};
 use crate::remote_write::{check_encoding, Decoder, RwError, Version, Written};
 use crate::secret::TokenType;
@@ -105,9 +106,9 @@ async fn accept(
     let result = async {
         check_encoding(req.headers().get(CONTENT_ENCODING).map(|v| v.as_bytes()))
             .map_err(rw_reject)?;
-        token
-            .limiter
-            .check_request(peer)
+        let global = state.global_limits.as_deref();
+        global::check_request(global, &token.limiter, &token.id, Client::Addr(peer))
+            .await
             .map_err(|r| r.with_status(throttle))?;
         body::check_declared_length(req.headers(), limits.remote_write_max_wire_bytes)?;
         let hint = body::declared_length(req.headers());
@@ -137,13 +138,15 @@ async fn accept(
             .usage
             .bytes(ENDPOINT, wire.len() as u64, decoded_len as u64);
         let items = written.samples + written.histograms + written.exemplars;
-        token.limiter.check_items(items).map_err(|r| {
-            if r.status == 429 {
-                r.with_status(throttle)
-            } else {
-                r
-            }
-        })?;
+        global::check_items(global, &token.limiter, &token.id, items)
+            .await
+            .map_err(|r| {
+                if r.status == 429 {
+                    r.with_status(throttle)
+                } else {
+                    r
+                }
+            })?;
         token.watch().passed(items)?;
         let wire_len = wire.len() as u64;
         let batch = Batch {

@@ -17,6 +17,7 @@ use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::origin::RequestOrigin;
 use crate::pipeline::{Batch, Queue};
+use crate::ratelimit::global;
 use crate::reject::{Reason, Reject};
 use crate::rum::{self, Format, Signal};
 use crate::secret::TokenType;
@@ -124,9 +125,14 @@ async fn accept(
                 .with_message("Content-Encoding must be gzip or absent"))
         }
     };
-    token
-        .limiter
-        .check_client(mobile::client(token, req.headers(), peer))?;
+    let client = mobile::client(token, req.headers(), peer);
+    global::check_request(
+        state.global_limits.as_deref(),
+        &token.limiter,
+        &token.id,
+        client,
+    )
+    .await?;
     mobile::attest(state, token, req.headers())?;
     body::check_declared_length(req.headers(), limits.rum_max_wire_bytes)?;
     let hint = body::declared_length(req.headers());
@@ -156,7 +162,13 @@ async fn accept(
             .with_status(e.status())
             .with_detail(e.to_string())
     })?;
-    token.limiter.check_items(items)?;
+    global::check_items(
+        state.global_limits.as_deref(),
+        &token.limiter,
+        &token.id,
+        items,
+    )
+    .await?;
     token.watch().passed(items)?;
     let batch = Batch {
         queue: if signal == Signal::Logs {
