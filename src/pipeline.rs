@@ -76,6 +76,10 @@ pub struct Batch {
     pub body: Bytes,
     /// Samples+histograms+exemplars, or spans/log records.
     pub items: u64,
+    /// OTLP JSON `{"resourceSpans": [...]}`: where the array's elements are in `body`, found
+    /// while counting (`rum::Counted`), kept in the record so the forwarder's merge need not
+    /// parse the body again. `None` elsewhere.
+    pub json_piece: Option<std::ops::Range<usize>>,
 }
 
 /// Settings of the pipeline (the `[pipeline]` config section).

@@ -8,12 +8,15 @@
 //! OTLP JSON that the OpenTelemetry JS SDK really sends (the reasons are listed there).
 
 mod json;
+mod outline;
 mod proto;
 pub mod status;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_proto;
+
+use std::ops::Range;
 
 pub use json::MAX_JSON_DEPTH;
 
@@ -101,10 +104,37 @@ pub fn count_items_up_to(
     body: &[u8],
     max_items: u64,
 ) -> Result<u64, RumError> {
-    match format {
-        Format::Json => json::count(signal, body),
-        Format::Protobuf => proto::count(signal, body, max_items),
-    }
+    count_up_to(signal, format, body, max_items).map(|c| c.items)
+}
+
+/// What counting a body learnt about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// Spans or log records.
+    pub items: u64,
+    /// JSON exactly `{"resourceSpans": [...]}` (or `resourceLogs`): the byte range of the
+    /// array's elements, so that the forwarder can splice bodies without parsing them again
+    /// (`pipeline::merge`). `None` for protobuf and any other JSON shape.
+    pub json_piece: Option<Range<usize>>,
+}
+
+/// [`count_items_up_to`], with where a JSON body's items are (from the same pass).
+pub fn count_up_to(
+    signal: Signal,
+    format: Format,
+    body: &[u8],
+    max_items: u64,
+) -> Result<Counted, RumError> {
+    Ok(match format {
+        Format::Json => {
+            let (items, json_piece) = json::count(signal, body)?;
+            Counted { items, json_piece }
+        }
+        Format::Protobuf => Counted {
+            items: proto::count(signal, body, max_items)?,
+            json_piece: None,
+        },
+    })
 }
 
 /// The body of a full-success response: an empty `Export*ServiceResponse` (its

@@ -157,6 +157,7 @@ async fn accept(
             content_encoding: Some("snappy"),
             body: wire,
             items,
+            json_piece: None,
         };
         super::hand_off(state, batch).await?;
         token.usage.remote_write(

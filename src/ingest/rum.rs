@@ -157,11 +157,12 @@ async fn accept(
     };
     // Counting stops at the burst: more could never pass `check_items` anyway.
     let max_items = u64::from(token.limiter.limits.items_burst.get());
-    let items = rum::count_items_up_to(signal, format, &decoded, max_items).map_err(|e| {
+    let counted = rum::count_up_to(signal, format, &decoded, max_items).map_err(|e| {
         Reject::new(Reason::from_label(e.reason()).unwrap_or(Reason::BadPayload))
             .with_status(e.status())
             .with_detail(e.to_string())
     })?;
+    let items = counted.items;
     global::check_items(
         state.global_limits.as_deref(),
         &token.limiter,
@@ -182,6 +183,7 @@ async fn accept(
         content_encoding: None,
         body: decoded,
         items,
+        json_piece: counted.json_piece,
     };
     super::hand_off(state, batch).await?;
     token.usage.rum_items(endpoint, items);

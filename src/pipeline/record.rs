@@ -6,7 +6,12 @@
 //! Payload (version 1): `version u8 | queue u8 | flags u8 | accepted_ms u64 | items u64 |
 //! token_id | [tenant] | content_type | [content_encoding] | body`, strings as `u16 len ++ UTF-8`,
 //! the optional ones present when their flag bit is set, and the body running to the end.
+//! Version 2 is version 1 with `piece_start u32 | piece_end u32` after the strings (flag bit
+//! 4): where the items of an OTLP JSON body are (`rum::Counted::json_piece`), found once at
+//! acceptance so the forwarder's merge does not parse every body again. A build that only
+//! knows version 1 refuses such a record by its version instead of misreading it.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
@@ -19,8 +24,11 @@ pub(crate) const FRAME_HEADER: usize = 8;
 /// gigabytes, and no accepted request comes near it (bodies are capped far lower upstream).
 pub(crate) const MAX_PAYLOAD: u32 = 256 * 1024 * 1024;
 const VERSION: u8 = 1;
+/// Version 1 plus the JSON piece ([`FLAG_PIECE`]).
+const VERSION_PIECE: u8 = 2;
 const FLAG_TENANT: u8 = 1;
 const FLAG_ENCODING: u8 = 2;
+const FLAG_PIECE: u8 = 4;
 
 /// Why a payload could not be turned back into a batch.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -62,11 +70,26 @@ pub struct Spooled {
     pub items: u64,
     /// The request body exactly as it must reach the upstream.
     pub body: Bytes,
+    /// OTLP JSON: the range of `body` holding the elements of its one top-level array, found
+    /// at acceptance ([`Batch::json_piece`]); `None` for any other body, or one spooled by an older
+    /// build (the merge then parses it).
+    pub json_piece: Option<Range<usize>>,
+}
+
+/// The piece found at acceptance, kept when the merge may use it: the RUM queues, JSON, not
+/// encoded, and a range inside the body that fits the record's `u32` offsets.
+fn json_piece(batch: &Batch) -> Option<Range<usize>> {
+    let rum = matches!(batch.queue, Queue::Traces | Queue::Logs);
+    let json = batch.content_type == "application/json" && batch.content_encoding.is_none();
+    batch.json_piece.clone().filter(|r| {
+        rum && json && r.start <= r.end && r.end <= batch.body.len() && u32::try_from(r.end).is_ok()
+    })
 }
 
 impl Spooled {
     /// Takes an accepted batch as it is, stamping the acceptance time.
     pub(crate) fn from_batch(batch: Batch, accepted_ms: u64) -> Spooled {
+        let json_piece = json_piece(&batch);
         Spooled {
             queue: batch.queue,
             accepted_ms,
@@ -76,6 +99,7 @@ impl Spooled {
             content_encoding: batch.content_encoding.map(Arc::from),
             items: batch.items,
             body: batch.body,
+            json_piece,
         }
     }
 }
@@ -89,6 +113,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), RecordError> {
 
 /// Encodes a batch into a complete frame (header + payload), ready to be appended.
 pub(crate) fn encode_frame(batch: &Batch, accepted_ms: u64) -> Result<Vec<u8>, RecordError> {
+    let piece = json_piece(batch);
     encode_parts(
         batch.queue,
         accepted_ms,
@@ -98,6 +123,7 @@ pub(crate) fn encode_frame(batch: &Batch, accepted_ms: u64) -> Result<Vec<u8>, R
         batch.content_encoding,
         batch.items,
         &batch.body,
+        piece,
     )
 }
 
@@ -112,6 +138,7 @@ pub(crate) fn encode_spooled(s: &Spooled) -> Result<Vec<u8>, RecordError> {
         s.content_encoding.as_deref(),
         s.items,
         &s.body,
+        s.json_piece.clone(),
     )
 }
 
@@ -125,14 +152,17 @@ fn encode_parts(
     content_encoding: Option<&str>,
     items: u64,
     body: &[u8],
+    piece: Option<Range<usize>>,
 ) -> Result<Vec<u8>, RecordError> {
+    let piece =
+        piece.and_then(|r| Some((u32::try_from(r.start).ok()?, u32::try_from(r.end).ok()?)));
     let strings = token_id.len()
         + tenant.map_or(0, str::len)
         + content_type.len()
         + content_encoding.map_or(0, str::len);
     let prefixes =
         2 * (2 + usize::from(tenant.is_some()) + usize::from(content_encoding.is_some()));
-    let payload_len = 19 + prefixes + strings + body.len();
+    let payload_len = 19 + prefixes + strings + 8 * usize::from(piece.is_some()) + body.len();
     let len = u32::try_from(payload_len)
         .ok()
         .filter(|l| *l <= MAX_PAYLOAD)
@@ -147,7 +177,13 @@ fn encode_parts(
     if content_encoding.is_some() {
         flags |= FLAG_ENCODING;
     }
-    out.extend_from_slice(&[VERSION, queue.code(), flags]);
+    let version = if piece.is_some() {
+        flags |= FLAG_PIECE;
+        VERSION_PIECE
+    } else {
+        VERSION
+    };
+    out.extend_from_slice(&[version, queue.code(), flags]);
     out.extend_from_slice(&accepted_ms.to_le_bytes());
     out.extend_from_slice(&items.to_le_bytes());
     put_str(&mut out, token_id)?;
@@ -157,6 +193,10 @@ fn encode_parts(
     put_str(&mut out, content_type)?;
     if let Some(e) = content_encoding {
         put_str(&mut out, e)?;
+    }
+    if let Some((start, end)) = piece {
+        out.extend_from_slice(&start.to_le_bytes());
+        out.extend_from_slice(&end.to_le_bytes());
     }
     out.extend_from_slice(body);
     debug_assert_eq!(out.len(), FRAME_HEADER + payload_len);
@@ -256,7 +296,7 @@ pub(crate) fn decode_payload(mut payload: Bytes) -> Result<Spooled, RecordError>
         return Err(RecordError::Truncated);
     }
     let version = payload.get_u8();
-    if version != VERSION {
+    if version != VERSION && version != VERSION_PIECE {
         return Err(RecordError::Version(version));
     }
     let code = payload.get_u8();
@@ -276,6 +316,16 @@ pub(crate) fn decode_payload(mut payload: Bytes) -> Result<Spooled, RecordError>
     } else {
         None
     };
+    let json_piece = if version == VERSION_PIECE && flags & FLAG_PIECE != 0 {
+        if payload.remaining() < 8 {
+            return Err(RecordError::Truncated);
+        }
+        let (start, end) = (payload.get_u32_le() as usize, payload.get_u32_le() as usize);
+        // Checksummed, so only a buggy writer gets here; then the merge parses the body.
+        (start <= end && end <= payload.len()).then_some(start..end)
+    } else {
+        None
+    };
     Ok(Spooled {
         queue,
         accepted_ms,
@@ -285,98 +335,9 @@ pub(crate) fn decode_payload(mut payload: Bytes) -> Result<Spooled, RecordError>
         content_encoding,
         items,
         body: payload,
+        json_piece,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn batch(body: &'static [u8]) -> Batch {
-        Batch {
-            queue: Queue::RemoteWrite,
-            token_id: Arc::from("tok1"),
-            tenant: Some(Arc::from("team-a")),
-            content_type: "application/x-protobuf",
-            content_encoding: Some("snappy"),
-            body: Bytes::from_static(body),
-            items: 42,
-        }
-    }
-
-    #[test]
-    fn round_trip() {
-        let frame = encode_frame(&batch(b"hello body"), 1234).unwrap();
-        let Frame::Valid { payload, len } = check_frame(&frame) else {
-            panic!("frame not valid")
-        };
-        assert_eq!(len, frame.len());
-        let s = decode_payload(Bytes::copy_from_slice(&frame[payload])).unwrap();
-        assert_eq!(s.queue, Queue::RemoteWrite);
-        assert_eq!(s.accepted_ms, 1234);
-        assert_eq!(accepted_ms_of(&frame[FRAME_HEADER..]), Some(1234));
-        assert_eq!(&*s.token_id, "tok1");
-        assert_eq!(s.tenant.as_deref(), Some("team-a"));
-        assert_eq!(&*s.content_type, "application/x-protobuf");
-        assert_eq!(s.content_encoding.as_deref(), Some("snappy"));
-        assert_eq!(s.items, 42);
-        assert_eq!(&s.body[..], b"hello body");
-        assert_eq!(encode_spooled(&s).unwrap(), frame);
-        assert_eq!(frame_raw(&frame[FRAME_HEADER..]), frame);
-    }
-
-    #[test]
-    fn optional_fields_absent() {
-        let mut b = batch(b"");
-        b.tenant = None;
-        b.content_encoding = None;
-        b.queue = Queue::Logs;
-        let frame = encode_frame(&b, 1).unwrap();
-        let s = decode_payload(Bytes::copy_from_slice(&frame[FRAME_HEADER..])).unwrap();
-        assert_eq!(
-            (s.tenant, s.content_encoding, s.queue),
-            (None, None, Queue::Logs)
-        );
-        assert!(s.body.is_empty());
-    }
-
-    #[test]
-    fn every_flipped_byte_is_detected() {
-        let frame = encode_frame(&batch(b"some body bytes"), 7).unwrap();
-        for i in 0..frame.len() {
-            let mut f = frame.clone();
-            f[i] ^= 0x40;
-            assert!(
-                !matches!(check_frame(&f), Frame::Valid { .. }),
-                "flip at {i} undetected"
-            );
-        }
-    }
-
-    #[test]
-    fn truncated_and_zeroed_frames() {
-        let frame = encode_frame(&batch(b"abc"), 7).unwrap();
-        for cut in 0..frame.len() {
-            assert!(matches!(
-                check_frame(&frame[..cut]),
-                Frame::Incomplete { .. }
-            ));
-        }
-        assert_eq!(check_frame(&[0u8; 64]), Frame::Corrupt);
-        let mut huge = frame.clone();
-        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(check_frame(&huge), Frame::Corrupt);
-    }
-
-    #[test]
-    fn garbage_payload_is_an_error_not_a_panic() {
-        for n in 0..40 {
-            let junk = Bytes::from(vec![1u8; n]);
-            let _ = decode_payload(junk);
-        }
-        assert_eq!(
-            decode_payload(Bytes::from_static(&[9; 30])),
-            Err(RecordError::Version(9))
-        );
-    }
-}
+mod tests;

@@ -249,6 +249,7 @@ mod tests {
             content_encoding: None,
             body: Bytes::from(vec![b'x'; n]),
             items: 1,
+            json_piece: None,
         };
         encode_frame(&batch, 5).unwrap()
     }

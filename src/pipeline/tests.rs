@@ -31,6 +31,7 @@ pub(super) fn batch(queue: Queue, body: impl Into<Bytes>) -> Batch {
         content_encoding,
         body: body.into(),
         items: 3,
+        json_piece: None,
     }
 }
 

@@ -18,13 +18,14 @@
 //!
 //! Nesting: serde_json skips an ignored value iteratively and without its recursion limit, so
 //! `[` x 100,000 inside an attribute was accepted and forwarded to receivers that may recurse
-//! on it (issue 17). [`check_depth`] refuses any body nested deeper than [`MAX_JSON_DEPTH`]
+//! on it (issue 17). [`outline::scan`] refuses any body nested deeper than [`MAX_JSON_DEPTH`]
 //! first, in one pass over the bytes without recursion.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
+use std::ops::Range;
 
-use super::{RumError, Signal};
+use super::{outline, RumError, Signal};
 
 /// The deepest nesting of arrays and objects accepted anywhere in a JSON body. The same as
 /// serde_json's own recursion limit, so a skipped value is held to the bound a typed one is.
@@ -34,8 +35,10 @@ pub const MAX_JSON_DEPTH: usize = 128;
 
 /// Counts the spans or log records of a JSON export request (the whole body must be one JSON
 /// object, in UTF-8).
-pub(super) fn count(signal: Signal, body: &[u8]) -> Result<u64, RumError> {
-    check_depth(body)?;
+/// Also says where the items are when the body is exactly `{"resourceSpans": [...]}` (or
+/// `resourceLogs`), from the same pass that checks the nesting ([`outline`]).
+pub(super) fn count(signal: Signal, body: &[u8]) -> Result<(u64, Option<Range<usize>>), RumError> {
+    let top = outline::scan(body)?;
     // Checked up front so that strings skipped by `IgnoredAny` are valid UTF-8 too.
     let text = std::str::from_utf8(body).map_err(|_| RumError::BadJson)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -46,39 +49,11 @@ pub(super) fn count(signal: Signal, body: &[u8]) -> Result<u64, RumError> {
     .deserialize(&mut deserializer)
     .map_err(|_| RumError::BadJson)?;
     deserializer.end().map_err(|_| RumError::BadJson)?;
-    Ok(count)
-}
-
-/// Refuses a body whose arrays and objects nest deeper than [`MAX_JSON_DEPTH`]. Brackets inside
-/// strings do not count; anything else malformed is left to the parser (this pass only has to
-/// be right for bodies the parser would accept).
-fn check_depth(body: &[u8]) -> Result<(), RumError> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_JSON_DEPTH {
-                    return Err(RumError::JsonTooDeep);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
+    let key = match signal {
+        Signal::Traces => "resourceSpans",
+        Signal::Logs => "resourceLogs",
+    };
+    Ok((count, top.items(body, key)))
 }
 
 /// The message being walked, from the request down to one span or log record.

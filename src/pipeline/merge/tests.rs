@@ -27,6 +27,7 @@ fn spooled(queue: Queue, content_type: &str, encoding: Option<&str>, body: Bytes
         content_type: Arc::from(content_type),
         content_encoding: encoding.map(Arc::from),
         items: 2,
+        json_piece: None,
         body,
     }
 }
