@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::dead_letter::DeadLetter;
+use super::gate::Gate;
 use super::merge::Group;
 use super::reader::DiskReader;
 use super::record::{decode_payload, encode_spooled, frame_raw, Spooled};
@@ -183,6 +184,8 @@ pub(crate) struct Forwarder {
     pub concurrency: usize,
     /// Largest merged request, in uncompressed body bytes (0: one request per record).
     pub batch_bytes: u64,
+    /// Told when bytes are released and whether the upstream answers.
+    pub gate: Arc<Gate>,
 }
 
 impl Forwarder {
@@ -312,6 +315,7 @@ impl Forwarder {
         let client = self.client.clone();
         let up = Arc::clone(&self.upstream);
         let metrics = Arc::clone(&self.metrics);
+        let gate = Arc::clone(&self.gate);
         async move {
             let (parts, merged) = group.finish();
             if let Some(merged) = merged {
@@ -320,6 +324,7 @@ impl Forwarder {
                     Arc::clone(&up),
                     merged,
                     Arc::clone(&metrics),
+                    &gate,
                 )
                 .await;
                 if outcome == Outcome::Delivered {
@@ -335,7 +340,14 @@ impl Forwarder {
             let mut outcomes = Vec::with_capacity(parts.len());
             for part in parts {
                 outcomes.push(
-                    deliver(client.clone(), Arc::clone(&up), part, Arc::clone(&metrics)).await,
+                    deliver(
+                        client.clone(),
+                        Arc::clone(&up),
+                        part,
+                        Arc::clone(&metrics),
+                        &gate,
+                    )
+                    .await,
                 );
             }
             outcomes
@@ -393,6 +405,7 @@ impl Forwarder {
             });
             self.metrics.remove(n, bytes, next_ms);
             self.budget.release(bytes);
+            self.gate.released();
         }
         n
     }
