@@ -755,6 +755,12 @@ impl Config {
                 });
             }
         }
+        if self.pipeline.backpressure_max_wait > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.backpressure_max_wait",
+                reason: "must be at most 60s (a sender times out first)".into(),
+            });
+        }
         if self.pipeline.forward_batch_bytes > 64 << 20 {
             return Err(ConfigError::Invalid {
                 key: "pipeline.forward_batch_bytes",
@@ -885,6 +891,11 @@ mod tests {
         );
         assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
         assert_eq!(c.store.poll_interval, d.store.poll_interval);
+        assert_eq!(c.pipeline.backpressure_bytes, d.pipeline.backpressure_bytes);
+        assert_eq!(
+            c.pipeline.backpressure_max_wait,
+            d.pipeline.backpressure_max_wait
+        );
         assert!(c.store.url.is_empty() && c.server.name.is_empty());
         assert!(c.check().is_ok());
         assert_eq!(c.mobile.app_check_jwks_file, None);
