@@ -540,6 +540,13 @@ pub struct PipelineSettings {
     /// Consecutive records merged into one upstream request up to this many uncompressed
     /// bytes; 0 sends one request per accepted request.
     pub forward_batch_bytes: u64,
+    /// A queue's undelivered bytes from which a request waits for deliveries before it is
+    /// accepted, while the upstream is healthy: latency backpressure instead of filling the
+    /// spool and answering `503`. 0 turns it off. At most half of `max_bytes` is used.
+    pub backpressure_bytes: u64,
+    /// Longest such wait; past it the request is spooled anyway (if `max_bytes` has room).
+    #[serde(with = "humantime_serde_compat")]
+    pub backpressure_max_wait: Duration,
     /// PEM file of extra CA certificates trusted for `https://` upstreams, besides the system
     /// roots: a private CA in front of Mimir or a collector.
     pub upstream_ca_file: Option<PathBuf>,
@@ -565,6 +572,8 @@ impl Default for PipelineSettings {
             forward_concurrency: 1,
             rum_forward_concurrency: 16,
             forward_batch_bytes: 4 << 20,
+            backpressure_bytes: 64 << 20,
+            backpressure_max_wait: Duration::from_secs(5),
             upstream_ca_file: None,
             upstream_bearer_token_file: None,
             upstream_username: None,
@@ -781,6 +790,12 @@ impl Config {
                 });
             }
         }
+        if self.pipeline.backpressure_max_wait > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.backpressure_max_wait",
+                reason: "must be at most 60s (a sender times out first)".into(),
+            });
+        }
         if self.pipeline.forward_batch_bytes > 64 << 20 {
             return Err(ConfigError::Invalid {
                 key: "pipeline.forward_batch_bytes",
@@ -911,6 +926,11 @@ mod tests {
         );
         assert!(c.server.tls_cert_file.is_none() && !c.server.ops_tls);
         assert_eq!(c.store.poll_interval, d.store.poll_interval);
+        assert_eq!(c.pipeline.backpressure_bytes, d.pipeline.backpressure_bytes);
+        assert_eq!(
+            c.pipeline.backpressure_max_wait,
+            d.pipeline.backpressure_max_wait
+        );
         assert!(c.store.url.is_empty() && c.server.name.is_empty());
         assert!(c.check().is_ok());
         assert_eq!(c.mobile.app_check_jwks_file, None);

@@ -19,7 +19,9 @@
 
 mod client;
 mod dead_letter;
+mod driver;
 mod forward;
+mod gate;
 mod inspect;
 mod memory;
 mod merge;
@@ -51,7 +53,9 @@ pub use record::Spooled;
 pub use segment::Position;
 
 use dead_letter::DeadLetter;
+use driver::Driver;
 use forward::{Forwarder, Source};
+use gate::{Admission, Gate};
 use memory::MemQueue;
 use spool::Spool;
 use stats::{now_ms, Budget, QueueMetrics, Reservation};
@@ -113,6 +117,11 @@ pub struct PipelineConfig {
     /// Consecutive records merged into one upstream request, up to this many uncompressed
     /// body bytes (0: one request per record).
     pub forward_batch_bytes: u64,
+    /// A queue's undelivered bytes from which `submit` waits for deliveries while its upstream
+    /// is healthy (latency backpressure instead of `503`); 0: never waits.
+    pub backpressure_bytes: u64,
+    /// Longest such wait; past it the batch goes to the spool if the budget has room.
+    pub backpressure_max_wait: Duration,
     /// Extra CA certificates (PEM) for `https://` upstreams, besides the system roots.
     pub upstream_ca_file: Option<PathBuf>,
     /// Credentials sent to both upstreams; see [`Credentials`].
@@ -135,6 +144,8 @@ impl PipelineConfig {
             forward_concurrency: p.forward_concurrency,
             rum_forward_concurrency: p.rum_forward_concurrency,
             forward_batch_bytes: p.forward_batch_bytes,
+            backpressure_bytes: p.backpressure_bytes,
+            backpressure_max_wait: p.backpressure_max_wait,
             upstream_ca_file: p.upstream_ca_file.clone(),
             upstream_credentials: Credentials::from_settings(p),
         }
@@ -203,6 +214,8 @@ struct LaneState {
     metrics: Arc<QueueMetrics>,
     /// `Retry-After` when full: short if a forwarder drains the queue, long if nothing does.
     retry_after_secs: u32,
+    /// Latency backpressure while the forwarder is behind (always open without upstream).
+    gate: Arc<Gate>,
 }
 
 #[derive(Debug)]
@@ -217,6 +230,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     /// Joined by `shutdown`.
     forwarders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The thread the forwarders run on.
+    driver: Driver,
 }
 
 /// Handle to the pipeline; cheap to clone.
@@ -246,6 +261,13 @@ impl Pipeline {
         }
         let segment_bytes = cfg.segment_bytes.min((cfg.max_bytes / 4).max(1));
         let client = client::build(&cfg)?;
+        let driver = Driver::start().map_err(|source| PipelineError::Io {
+            path: cfg.data_dir.clone(),
+            source,
+        })?;
+        // Never more than half the bound: past the threshold there must be room to absorb
+        // an upstream outage, and waits that time out.
+        let backpressure_bytes = cfg.backpressure_bytes.min(cfg.max_bytes / 2);
         let budget = Arc::new(Budget::new(cfg.max_bytes));
         let (stop, _) = watch::channel(false);
         let mut lanes = Vec::with_capacity(3);
@@ -307,6 +329,13 @@ impl Pipeline {
             };
             // Nothing drains a queue without upstream: tell clients to come back much later.
             let retry_after = if upstream.is_some() { 2 } else { 30 };
+            // Nothing to wait for without a forwarder.
+            let threshold = if upstream.is_some() {
+                backpressure_bytes
+            } else {
+                0
+            };
+            let gate = Arc::new(Gate::new(threshold, cfg.backpressure_max_wait));
             if let (Some(upstream), Some(source)) = (upstream, source) {
                 let dead = DeadLetter::new(&dir, segment_bytes.min(16 << 20), cfg.max_bytes / 8);
                 let fw = Forwarder {
@@ -322,13 +351,15 @@ impl Pipeline {
                         cfg.rum_forward_concurrency
                     },
                     batch_bytes: cfg.forward_batch_bytes,
+                    gate: Arc::clone(&gate),
                 };
-                forwarders.push(tokio::spawn(fw.run(stop.subscribe())));
+                forwarders.push(driver.spawn(fw.run(stop.subscribe())));
             }
             lanes.push(LaneState {
                 lane,
                 metrics,
                 retry_after_secs: retry_after,
+                gate,
             });
         }
         let lanes: [LaneState; 3] = lanes
@@ -341,21 +372,43 @@ impl Pipeline {
                 closed: AtomicBool::new(false),
                 stop,
                 forwarders: Mutex::new(forwarders),
+                driver,
             }),
         })
     }
 
     /// Resolves `Ok` only once the batch is durable (fsynced with its group), or queued in
-    /// memory when durability is off. Full: `Overloaded`; never blocks on the upstream.
+    /// memory when durability is off. While the queue's backlog is past
+    /// `backpressure_bytes` and its upstream healthy, first waits for deliveries (at most
+    /// `backpressure_max_wait`). Full: `Overloaded`.
+    ///
+    /// This is the admission point: the only place where a full spool becomes a `503`.
     pub async fn submit(&self, batch: Batch) -> Result<(), HandoffError> {
-        if self.inner.closed.load(Ordering::Acquire) {
+        let closed = || self.inner.closed.load(Ordering::Acquire);
+        if closed() {
             return Err(HandoffError::Closed);
         }
         let LaneState {
             lane,
             metrics,
             retry_after_secs,
+            gate,
         } = self.inner.lane(batch.queue);
+        match gate.admit(|| metrics.backlog().bytes, closed).await {
+            Admission::Open => {}
+            Admission::Waited => {
+                metrics.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+            }
+            Admission::TimedOut => {
+                metrics.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .backpressure_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if closed() {
+            return Err(HandoffError::Closed);
+        }
         let accepted_ms = now_ms();
         match lane {
             Lane::Disk(spool) => {
@@ -384,6 +437,9 @@ impl Pipeline {
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Release);
         for state in &self.inner.lanes {
+            state.gate.released();
+        }
+        for state in &self.inner.lanes {
             if let Lane::Disk(spool) = &state.lane {
                 spool.stop().await;
             }
@@ -399,6 +455,7 @@ impl Pipeline {
         for h in handles {
             let _ = h.await;
         }
+        self.inner.driver.stop().await;
     }
 
     /// Appends the pipeline's series (Prometheus text format) for the ops `/metrics`.

@@ -12,53 +12,24 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+mod source;
+
+use source::Item;
+pub(crate) use source::{MemItem, Source};
+
 use super::dead_letter::DeadLetter;
+use super::gate::Gate;
 use super::merge::Group;
-use super::reader::DiskReader;
-use super::record::{decode_payload, encode_spooled, frame_raw, Spooled};
+use super::record::{encode_spooled, frame_raw, Spooled};
 use super::segment::Position;
-use super::spool::SpoolShared;
 use super::stats::{Budget, QueueMetrics};
 use super::upstream::{deliver, Outcome, Upstream};
 
 /// How often the acknowledged position is persisted (a crash resends at most this much).
 pub(crate) const ACK_PERSIST_EVERY: Duration = Duration::from_millis(200);
-
-/// A batch in the in-memory hand-off, with the bytes it holds in the budget.
-#[derive(Debug)]
-pub(crate) struct MemItem {
-    /// The batch.
-    pub batch: Spooled,
-    /// Bytes reserved for it.
-    pub size: u64,
-}
-
-/// Where a forwarder takes its records from.
-pub(crate) enum Source {
-    /// The durable spool.
-    Disk {
-        /// Reads records in order.
-        reader: DiskReader,
-        /// For persisting the position and deleting segments.
-        shared: Arc<SpoolShared>,
-    },
-    /// The in-memory hand-off (durability off).
-    Memory(mpsc::UnboundedReceiver<MemItem>),
-}
-
-/// A record waiting to be dispatched.
-struct Item {
-    /// Its position in the spool (default for memory).
-    start: Position,
-    /// Bytes it holds in the budget.
-    size: u64,
-    /// The batch, or the raw payload when it does not decode.
-    batch: Result<Spooled, Bytes>,
-}
 
 /// A record dispatched and not yet part of the acknowledged prefix.
 #[derive(Debug)]
@@ -99,72 +70,6 @@ impl Slot {
     }
 }
 
-impl Source {
-    /// Next records; `None` once an in-memory hand-off is closed and empty.
-    async fn next(&mut self) -> Option<(Vec<Item>, u64)> {
-        match self {
-            Source::Disk { reader, .. } => match reader.next_chunk().await {
-                Ok(chunk) => {
-                    let items = chunk
-                        .records
-                        .into_iter()
-                        .map(|(start, raw)| Item {
-                            start,
-                            size: raw.end - raw.start,
-                            batch: decode_payload(raw.payload.clone()).map_err(|e| {
-                                tracing::error!(?start, error = %e, "spool record does not decode");
-                                raw.payload
-                            }),
-                        })
-                        .collect();
-                    Some((items, chunk.skipped))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "spool read failed; retrying in 1s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    Some((Vec::new(), 0))
-                }
-            },
-            Source::Memory(rx) => {
-                let first = rx.recv().await?;
-                let mut items = vec![first];
-                while items.len() < 256 {
-                    match rx.try_recv() {
-                        Ok(i) => items.push(i),
-                        Err(_) => break,
-                    }
-                }
-                let items = items
-                    .into_iter()
-                    .map(|m| Item {
-                        start: Position::default(),
-                        size: m.size,
-                        batch: Ok(m.batch),
-                    })
-                    .collect();
-                Some((items, 0))
-            }
-        }
-    }
-
-    fn position(&self) -> Position {
-        match self {
-            Source::Disk { reader, .. } => reader.position(),
-            Source::Memory(_) => Position::default(),
-        }
-    }
-
-    async fn commit(&self, pos: Position) {
-        if let Source::Disk { shared, .. } = self {
-            let shared = Arc::clone(shared);
-            let res = tokio::task::spawn_blocking(move || shared.commit_ack(pos)).await;
-            if let Err(e) = res.map_err(std::io::Error::other).and_then(|r| r) {
-                tracing::error!(error = %e, "persisting spool read position failed");
-            }
-        }
-    }
-}
-
 /// Drains one queue to its upstream.
 pub(crate) struct Forwarder {
     /// Records to send.
@@ -183,6 +88,8 @@ pub(crate) struct Forwarder {
     pub concurrency: usize,
     /// Largest merged request, in uncompressed body bytes (0: one request per record).
     pub batch_bytes: u64,
+    /// Told when bytes are released and whether the upstream answers.
+    pub gate: Arc<Gate>,
 }
 
 impl Forwarder {
@@ -312,6 +219,7 @@ impl Forwarder {
         let client = self.client.clone();
         let up = Arc::clone(&self.upstream);
         let metrics = Arc::clone(&self.metrics);
+        let gate = Arc::clone(&self.gate);
         async move {
             let (parts, merged) = group.finish();
             if let Some(merged) = merged {
@@ -320,6 +228,7 @@ impl Forwarder {
                     Arc::clone(&up),
                     merged,
                     Arc::clone(&metrics),
+                    &gate,
                 )
                 .await;
                 if outcome == Outcome::Delivered {
@@ -335,7 +244,14 @@ impl Forwarder {
             let mut outcomes = Vec::with_capacity(parts.len());
             for part in parts {
                 outcomes.push(
-                    deliver(client.clone(), Arc::clone(&up), part, Arc::clone(&metrics)).await,
+                    deliver(
+                        client.clone(),
+                        Arc::clone(&up),
+                        part,
+                        Arc::clone(&metrics),
+                        &gate,
+                    )
+                    .await,
                 );
             }
             outcomes
@@ -393,6 +309,7 @@ impl Forwarder {
             });
             self.metrics.remove(n, bytes, next_ms);
             self.budget.release(bytes);
+            self.gate.released();
         }
         n
     }

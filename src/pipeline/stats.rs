@@ -14,6 +14,8 @@
 //! - `ingest_forwarded_items_total{queue}` counter: samples / spans / log records in them
 //! - `ingest_forward_retries_total{queue}` counter: upstream attempts that will be retried
 //! - `ingest_dead_lettered_total{queue}` counter: records the upstream refused for good
+//! - `ingest_backpressure_waits_total{queue}` counter: batches that waited for deliveries
+//! - `ingest_backpressure_timeouts_total{queue}` counter: of those, waits that ran out
 //! - `ingest_upstream_request_duration_seconds{queue}` histogram: one upstream attempt
 
 use std::fmt::Write as _;
@@ -134,6 +136,10 @@ pub(crate) struct QueueMetrics {
     pub dead_lettered: AtomicU64,
     /// Group commits (one `fdatasync` each) of the spool writer.
     pub fsyncs: AtomicU64,
+    /// Batches that waited at the admission gate for deliveries (latency backpressure).
+    pub backpressure_waits: AtomicU64,
+    /// Of those, batches that waited the longest allowed and went in with the backlog still high.
+    pub backpressure_timeouts: AtomicU64,
     /// Cumulative histogram counts, one per bucket of [`BUCKETS`].
     latency_buckets: [AtomicU64; BUCKETS.len()],
     /// Number of observed attempts.
@@ -254,12 +260,14 @@ pub(crate) fn render(queues: &[(Queue, &QueueMetrics)], budget: &Budget, out: &m
         "Configured bound on undelivered bytes across queues.",
     );
     let _ = writeln!(out, "ingest_spool_capacity_bytes {}", budget.max());
-    let counters: [Counter; 5] = [
+    let counters: [Counter; 7] = [
         ("ingest_spool_fsyncs_total", "Spool group commits (one fdatasync covering every append waiting at that moment).", |m| m.fsyncs.load(Relaxed)),
         ("ingest_forwarded_records_total", "Records the upstream accepted.", |m| m.forwarded.load(Relaxed)),
         ("ingest_forwarded_items_total", "Samples, spans or log records in records the upstream accepted.", |m| m.forwarded_items.load(Relaxed)),
         ("ingest_forward_retries_total", "Upstream attempts that failed in a retryable way (5xx, 429, network).", |m| m.retries.load(Relaxed)),
         ("ingest_dead_lettered_total", "Records the upstream refused with a non-retryable status, parked in the dead-letter segment.", |m| m.dead_lettered.load(Relaxed)),
+        ("ingest_backpressure_waits_total", "Accepted batches that first waited for deliveries because the backlog was past pipeline.backpressure_bytes.", |m| m.backpressure_waits.load(Relaxed)),
+        ("ingest_backpressure_timeouts_total", "Batches that waited pipeline.backpressure_max_wait and went to the spool with the backlog still past the threshold.", |m| m.backpressure_timeouts.load(Relaxed)),
     ];
     for (name, help, get) in counters {
         family(out, name, "counter", help);

@@ -1,6 +1,7 @@
 //! Pipeline tests: durability and recovery of the spool, the size bound, group commit, the
 //! in-memory mode and shutdown; forwarding is in `tests/forwarding.rs`.
 
+mod backpressure;
 mod forwarding;
 mod mock;
 

@@ -11,6 +11,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
+use super::gate::Gate;
 use super::record::Spooled;
 use super::stats::QueueMetrics;
 use super::{PipelineError, Queue};
@@ -160,12 +161,14 @@ async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
     out
 }
 
-/// Sends `batch` until the upstream accepts it or refuses it for good. Cancelled by abort.
+/// Sends `batch` until the upstream accepts it or refuses it for good, telling `gate` whether
+/// the upstream answers. Cancelled by abort.
 pub(crate) async fn deliver(
     client: reqwest::Client,
     up: Arc<Upstream>,
     batch: Spooled,
     metrics: Arc<QueueMetrics>,
+    gate: &Gate,
 ) -> Outcome {
     let mut attempt = 0u32;
     loop {
@@ -175,6 +178,7 @@ pub(crate) async fn deliver(
             Ok(resp) => {
                 metrics.observe_latency(started.elapsed());
                 let status = resp.status();
+                gate.set_healthy(!retryable(status));
                 if status.is_success() {
                     read_prefix(resp, SUCCESS_BODY_BYTES).await;
                     return Outcome::Delivered;
@@ -201,6 +205,7 @@ pub(crate) async fn deliver(
                 }
             }
             Err(e) => {
+                gate.set_healthy(false);
                 metrics.observe_latency(started.elapsed());
                 tracing::warn!(queue = up.queue.name(), attempt, error = %e, "upstream request failed; will retry");
                 None

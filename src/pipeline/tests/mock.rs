@@ -31,6 +31,8 @@ pub(crate) struct MockState {
     pub script: VecDeque<(u16, Option<&'static str>)>,
     /// Every request, in arrival order.
     pub received: Vec<Received>,
+    /// How long each answer takes (a slow but healthy upstream).
+    pub delay: Duration,
 }
 
 pub(crate) struct Mock {
@@ -57,6 +59,8 @@ async fn handle(
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
+    let delay = state.lock().unwrap().delay;
+    tokio::time::sleep(delay).await;
     let (status, retry_after) = {
         let mut st = state.lock().unwrap();
         let (status, ra) = st.script.pop_front().unwrap_or((204, None));
