@@ -31,6 +31,7 @@
 
 mod decoder;
 mod histogram;
+mod names;
 pub mod proto_v1;
 pub mod proto_v2;
 mod scan_v1;
