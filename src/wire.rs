@@ -114,18 +114,11 @@ fn read_key(buf: &mut &[u8]) -> Result<(u32, u8), WireError> {
 /// A base-128 varint of at most 10 bytes (the 10th may only carry the top bit of a u64).
 #[inline(always)]
 pub(crate) fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
-    // One byte is by far the common case (tags, small lengths, small refs); two bytes the next
-    // (a series longer than 127 bytes, a 2.0 symbol reference past 127).
+    // One byte is by far the common case (tags, small lengths, small refs).
     if let Some((&b, rest)) = buf.split_first() {
         if b < 0x80 {
             *buf = rest;
             return Ok(u64::from(b));
-        }
-        if let Some((&c, rest)) = rest.split_first() {
-            if c < 0x80 {
-                *buf = rest;
-                return Ok(u64::from(b & 0x7f) | u64::from(c) << 7);
-            }
         }
     }
     read_varint_slow(buf)
