@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use ingest_edge::remote_write::{proto_v1, proto_v2, Decoder, Limits, Version};
 use prost::Message;
 
@@ -164,5 +164,44 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Without criterion: `RW_DECODE_ITERS=N` decodes each synthetic request N times and exits, so
+/// that `valgrind --tool=callgrind --toggle-collect='*Decoder::decode*'` counts instructions per
+/// sample free of the noise of a shared machine (criterion's warm-up and analysis would dominate
+/// the count). Instructions per sample = Ir / (2 * N * 2000) over both versions, or run one with
+/// `RW_DECODE_ONLY=v1` / `v2`.
+fn count_run(iters: u64) {
+    let limits = Limits::default();
+    let only = std::env::var("RW_DECODE_ONLY").unwrap_or_default();
+    let cases = [
+        ("v1", Version::V1, synthetic_v1()),
+        ("v2", Version::V2, synthetic_v2()),
+    ];
+    let mut decoder = Decoder::new();
+    for (name, version, body) in &cases {
+        if !only.is_empty() && only != *name {
+            continue;
+        }
+        let mut samples = 0;
+        for _ in 0..iters {
+            let written = decoder
+                .decode(*version, black_box(body), &limits, NOW_MS)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            samples += written.samples;
+        }
+        println!("{name}: {samples} samples decoded");
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(iters) = std::env::var("RW_DECODE_ITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        count_run(iters);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -13,7 +13,8 @@
 //!    request carries ([`Written`]).
 //!
 //! Code map: `wire` reads protobuf fields from a borrowed buffer; `scan_v1` / `scan_v2` walk
-//! the two messages with it; `validate` holds the label rules and [`Problem`]; `histogram` the
+//! the two messages with it; `validate` holds the label rules and [`Problem`], `names` the 1.0
+//! name grammars (checked once per position per request); `histogram` the
 //! native histogram consistency rules; [`proto_v1`] / [`proto_v2`] are the prost types of both
 //! messages (used to decode native histograms, and by senders and tests to encode).
 //!
@@ -31,6 +32,7 @@
 
 mod decoder;
 mod histogram;
+mod names;
 pub mod proto_v1;
 pub mod proto_v2;
 mod scan_v1;

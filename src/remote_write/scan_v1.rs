@@ -10,6 +10,7 @@
 use prost::Message;
 
 use super::histogram::{self, HistogramView};
+use super::names::{check_legacy, KnownNames};
 use super::proto_v1;
 use super::validate::{check_time, LabelSet, Names, Problem, Reject};
 use super::wire::{read_varint, Fields, Value, WireError};
@@ -20,13 +21,15 @@ pub(super) fn scan(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Written,
     let deadline = now_ms.saturating_add(limits.max_future_ms);
     let mut written = Written::default();
     let mut series = 0usize;
+    let mut known = KnownNames::new();
     let mut fields = Fields::new(body);
     while let Some(field) = fields.next_field() {
         let (tag, value) = field.map_err(|_| RwError::BadPayload)?;
         match tag {
             1 => {
                 let msg = value.bytes().map_err(|_| RwError::BadPayload)?;
-                timeseries(msg, limits, deadline, &mut written).map_err(|r| r.at(series))?;
+                timeseries(msg, limits, deadline, &mut written, &mut known)
+                    .map_err(|r| r.at(series))?;
                 series += 1;
             }
             3 => {
@@ -41,20 +44,49 @@ pub(super) fn scan(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Written,
 }
 
 /// One `TimeSeries`: labels checked as a set, samples, exemplars and histograms one by one.
-fn timeseries(
-    msg: &[u8],
+fn timeseries<'b>(
+    msg: &'b [u8],
     limits: &Limits,
     deadline: i64,
     written: &mut Written,
+    known: &mut KnownNames<'b>,
 ) -> Result<(), Reject> {
     let mut labels = LabelSet::new(Names::Legacy);
-    let mut fields = Fields::new(msg);
+    // What every encoder writes, labels and samples with one-byte keys and lengths, is read in
+    // place; the first field of any other shape hands the rest to the general reader below.
+    let mut rest = msg;
+    loop {
+        match rest {
+            [0x0a, n, tail @ ..] if *n < 0x80 => {
+                let (msg, tail) = tail
+                    .split_at_checked(usize::from(*n))
+                    .ok_or(Reject::Payload)?;
+                let (name, value) = label(msg)?;
+                let position = labels.len();
+                labels.push_inlined(name, value, limits)?;
+                check_legacy(name, value, position, known)?;
+                rest = tail;
+            }
+            [0x12, n, tail @ ..] if *n < 0x80 => {
+                let (msg, tail) = tail
+                    .split_at_checked(usize::from(*n))
+                    .ok_or(Reject::Payload)?;
+                sample(msg, deadline)?;
+                written.samples += 1;
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    let mut fields = Fields::new(rest);
     while let Some(field) = fields.next_field() {
         let (tag, value) = field?;
         match tag {
             1 => {
                 let (name, value) = label(value.bytes()?)?;
+                let position = labels.len();
                 labels.push(name, value, limits)?;
+                check_legacy(name, value, position, known)?;
             }
             2 => {
                 sample(value.bytes()?, deadline)?;

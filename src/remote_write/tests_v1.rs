@@ -321,3 +321,34 @@ fn future_exemplars_are_refused() {
     }]);
     assert_eq!(v1(&req), invalid(0, Problem::TooFarInFuture));
 }
+
+/// A name the previous series had at the same position is not checked again
+/// (`names::KnownNames`): a different name at a known position, or a bad metric name after a
+/// good one, is still refused in whichever series it comes.
+#[test]
+fn later_series_are_held_to_the_name_rules() {
+    let good = series(UP);
+    let cases = [
+        (
+            series(&[("__name__", "up"), ("inst-ance", "a"), ("job", "prom")]),
+            Problem::InvalidLabelName,
+        ),
+        (
+            series(&[("__name__", "up"), ("instance", "a"), ("jöb", "prom")]),
+            Problem::InvalidLabelName,
+        ),
+        (
+            series(&[("__name__", "up-2"), ("instance", "a"), ("job", "prom")]),
+            Problem::InvalidMetricName,
+        ),
+        (
+            series(&[("__name__", "2up"), ("instance", "a"), ("job", "prom")]),
+            Problem::InvalidMetricName,
+        ),
+    ];
+    for (bad, problem) in cases {
+        let req = request(vec![good.clone(), good.clone(), bad, good.clone()]);
+        assert_eq!(v1(&req), invalid(2, problem));
+    }
+    assert_eq!(v1(&request(vec![good.clone(), good.clone()])), samples(2));
+}

@@ -122,34 +122,14 @@ impl fmt::Display for Problem {
 /// Which naming rules a label set is held to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Names {
-    /// 1.0: the legacy regexes are a MUST; values must be checked for UTF-8 here.
+    /// 1.0: names must be sorted; the legacy regexes (a MUST) and UTF-8 of values are checked
+    /// by the caller with [`super::names::check_legacy`].
     Legacy,
     /// 2.0: any non-empty UTF-8 name; symbols were checked for UTF-8 once up front.
     Utf8PreChecked,
 }
 
-const METRIC_NAME: &[u8] = b"__name__";
-
-/// `[a-zA-Z0-9_]`, plus `:` when `colon`; digits are refused in first position by the callers.
-const fn name_table(colon: bool) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || c == b'_' || (colon && c == b':');
-        b += 1;
-    }
-    t
-}
-static LABEL_CHARS: [bool; 256] = name_table(false);
-static METRIC_CHARS: [bool; 256] = name_table(true);
-
-fn matches_name(s: &[u8], table: &[bool; 256]) -> bool {
-    match s.first() {
-        Some(first) if !first.is_ascii_digit() => s.iter().all(|&b| table[usize::from(b)]),
-        _ => false,
-    }
-}
+pub(super) const METRIC_NAME: &[u8] = b"__name__";
 
 /// Streaming check of one label set, fed (name, value) pairs in wire order; the pairs borrow
 /// from the decoded body (`'b`), so nothing is copied.
@@ -213,9 +193,23 @@ impl<'b> LabelSet<'b> {
         }
     }
 
-    /// Checks the next pair against the previous ones and the limits.
-    #[inline]
+    /// Checks the next pair against the previous ones and the limits (1.0 callers then run
+    /// [`super::names::check_legacy`] on it). Never inlined: this is the 2.0 reference
+    /// closure's call, and that closure is only inlined itself while it stays small.
+    #[inline(never)]
     pub(super) fn push(
+        &mut self,
+        name: &'b [u8],
+        value: &'b [u8],
+        limits: &Limits,
+    ) -> Result<(), Problem> {
+        self.push_inlined(name, value, limits)
+    }
+
+    /// [`LabelSet::push`], always inlined: the 1.0 label loop calls it once per label, and a
+    /// call kept the limits and the set out of registers.
+    #[inline(always)]
+    pub(super) fn push_inlined(
         &mut self,
         name: &'b [u8],
         value: &'b [u8],
@@ -248,25 +242,13 @@ impl<'b> LabelSet<'b> {
         if self.hashing {
             self.hash = crate::abuse::hll::fold_label(self.hash, name, value);
         }
-        let is_metric_name = name == METRIC_NAME;
-        self.has_metric_name |= is_metric_name;
-        if self.names == Names::Legacy {
-            if is_metric_name {
-                // The regex implies ASCII, hence UTF-8.
-                if !matches_name(value, &METRIC_CHARS) {
-                    return Err(Problem::InvalidMetricName);
-                }
-            } else {
-                if !matches_name(name, &LABEL_CHARS) {
-                    return Err(Problem::InvalidLabelName);
-                }
-                // ASCII (the usual case) is UTF-8; the word-at-a-time ASCII test is cheaper.
-                if !value.is_ascii() && std::str::from_utf8(value).is_err() {
-                    return Err(Problem::InvalidUtf8);
-                }
-            }
-        }
+        self.has_metric_name |= name == METRIC_NAME;
         Ok(())
+    }
+
+    /// Labels pushed so far.
+    pub(super) fn len(&self) -> usize {
+        self.count
     }
 
     /// Whether the names came out of order (2.0 only), so that the streaming check could not
