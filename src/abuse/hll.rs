@@ -61,7 +61,7 @@ impl Hll {
         if let Some(dense) = self.dense.get() {
             return raise(dense, index, rank);
         }
-        let entry = (index as u32) << 8 | u32::from(rank);
+        let entry = ((index as u32) << 8) | u32::from(rank);
         for slot in &self.sparse {
             let mut current = slot.load(Relaxed);
             loop {
@@ -305,13 +305,13 @@ mod tests {
                     let h = &h;
                     s.spawn(move || {
                         for i in 0..40u64 {
-                            h.insert(mix(round << 32 | (i * 4 + t) % 30));
-                            h.insert(mix(round << 32 | 100 + t * 40 + i));
+                            h.insert(mix((round << 32) | ((i * 4 + t) % 30)));
+                            h.insert(mix((round << 32) | (100 + t * 40 + i)));
                         }
                     });
                 }
             });
-            let all = (0..30u64).chain(100..260).map(|i| mix(round << 32 | i));
+            let all = (0..30u64).chain(100..260).map(|i| mix((round << 32) | i));
             assert_eq!(h.estimate(), reference(all).1, "round {round}");
         }
     }
