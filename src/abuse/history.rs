@@ -111,9 +111,10 @@ impl History {
                 if ring.len() >= keep {
                     ring.pop_front();
                 } else if ring.len() == ring.capacity() {
-                    // Doubling as `push_back` would, but never past `keep`: its doubling
-                    // would hold 256 slots for the 144 and 168 points kept.
-                    ring.reserve_exact(ring.len().max(4).min(keep - ring.len()));
+                    // Doubling as `push_back` would, but never past `keep` (its doubling
+                    // would hold 256 slots for the 144 and 168 points kept), and from one
+                    // slot, not its four: a token active for a minute holds 3 points, not 12.
+                    ring.reserve_exact(ring.len().max(1).min(keep - ring.len()));
                 }
                 ring.push_back(Point {
                     minute: start,

@@ -1,14 +1,23 @@
 //! A small HyperLogLog over atomics: distinct client addresses and remote_write series per
-//! token, in a fixed 1 KiB per sketch whatever the traffic.
+//! token, in at most 1 KiB per sketch whatever the traffic, and 72 bytes while few are seen.
 //!
-//! 2^10 one-byte registers give a standard error of 1.04 / sqrt(1024) = 3.25 %. Inserting is
-//! one relaxed load and, only when the register grows, one `fetch_max`: once a sketch has seen
-//! a population, repeat visitors cost a load. Estimation (off the request path) is the
-//! original HyperLogLog estimator with linear counting for small counts (Flajolet et al.
-//! 2007); the large-range correction is not needed with 64-bit hashes.
+//! 2^10 one-byte registers give a standard error of 1.04 / sqrt(1024) = 3.25 %. Most tokens
+//! see few clients in a window (one Prometheus, one office NAT), so a sketch starts *sparse*:
+//! up to [`SPARSE`] set registers are kept as `index << 8 | rank` in one cache line, and the
+//! 1 KiB of dense registers is allocated only when a 17th register is set. The sparse slots
+//! hold exactly the registers the dense array would, so estimates are the same in both forms.
+//!
+//! Inserting is lock-free: dense, one relaxed load and, only when the register grows, one
+//! `fetch_max`; sparse, a scan of at most 16 slots and a compare-exchange when a slot is
+//! taken or raised. Once a sketch has seen a population, repeat visitors cost loads. A switch
+//! to dense leaves the sparse slots in place and every read takes the maximum of both, so a
+//! rank raised in a slot while another thread switches is never lost. Estimation (off the
+//! request path) is the original HyperLogLog estimator with linear counting for small counts
+//! (Flajolet et al. 2007); the large-range correction is not needed with 64-bit hashes.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
+use std::sync::OnceLock;
 
 /// Index bits: 2^P registers.
 const P: u32 = 10;
@@ -16,9 +25,17 @@ const P: u32 = 10;
 pub const REGISTERS: usize = 1 << P;
 /// Relative standard error of an estimate.
 pub const STANDARD_ERROR: f64 = 1.04 / 32.0;
+/// Registers a sparse sketch keeps before it allocates the dense ones (64 bytes of slots).
+pub const SPARSE: usize = 16;
+
+type Dense = Box<[AtomicU8; REGISTERS]>;
 
 pub struct Hll {
-    registers: Box<[AtomicU8]>,
+    /// Set registers while sparse, each `index << 8 | rank` (0: a free slot; a rank is at
+    /// least 1, so a set register is never 0).
+    sparse: [AtomicU32; SPARSE],
+    /// The dense registers, allocated by the first insert that finds no slot.
+    dense: OnceLock<Dense>,
 }
 
 impl Default for Hll {
@@ -30,7 +47,8 @@ impl Default for Hll {
 impl Hll {
     pub fn new() -> Hll {
         Hll {
-            registers: (0..REGISTERS).map(|_| AtomicU8::new(0)).collect(),
+            sparse: Default::default(),
+            dense: OnceLock::new(),
         }
     }
 
@@ -40,38 +58,86 @@ impl Hll {
         let index = (hash >> (64 - P)) as usize;
         // The remaining bits, with a stop bit so the rank is at most 64 - P + 1.
         let rank = ((hash << P) | (1 << (P - 1))).leading_zeros() as u8 + 1;
-        if let Some(r) = self.registers.get(index) {
-            if r.load(Relaxed) < rank {
-                r.fetch_max(rank, Relaxed);
+        if let Some(dense) = self.dense.get() {
+            return raise(dense, index, rank);
+        }
+        let entry = ((index as u32) << 8) | u32::from(rank);
+        for slot in &self.sparse {
+            let mut current = slot.load(Relaxed);
+            loop {
+                let next = if current == 0 {
+                    entry
+                } else if current >> 8 == index as u32 {
+                    if current >= entry {
+                        return;
+                    }
+                    entry
+                } else {
+                    break;
+                };
+                match slot.compare_exchange(current, next, Relaxed, Relaxed) {
+                    Ok(_) => return,
+                    // Taken or raised meanwhile: look at it again.
+                    Err(now) => current = now,
+                }
+            }
+        }
+        let dense = self
+            .dense
+            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU8::new(0))));
+        raise(dense, index, rank);
+    }
+
+    pub fn clear(&self) {
+        for s in &self.sparse {
+            s.store(0, Relaxed);
+        }
+        if let Some(dense) = self.dense.get() {
+            for r in dense.iter() {
+                r.store(0, Relaxed);
             }
         }
     }
 
-    pub fn clear(&self) {
-        for r in self.registers.iter() {
-            r.store(0, Relaxed);
+    /// Heap bytes of this sketch: 0 while sparse.
+    pub fn heap_bytes(&self) -> usize {
+        self.dense.get().map_or(0, |_| REGISTERS)
+    }
+
+    /// The registers as the dense form has them (a copy, off the request path).
+    fn registers(&self) -> [u8; REGISTERS] {
+        let mut out = [0u8; REGISTERS];
+        if let Some(dense) = self.dense.get() {
+            for (o, r) in out.iter_mut().zip(dense.iter()) {
+                *o = r.load(Relaxed);
+            }
         }
+        for s in &self.sparse {
+            let v = s.load(Relaxed);
+            if let Some(o) = out.get_mut((v >> 8) as usize) {
+                *o = (*o).max(v as u8);
+            }
+        }
+        out
     }
 
     /// Estimated distinct elements inserted since the last `clear`.
     pub fn estimate(&self) -> f64 {
-        estimate(self.registers.iter().map(|r| r.load(Relaxed)))
+        estimate(self.registers().into_iter())
     }
 
     /// Estimated distinct elements of the union of two sketches.
     pub fn union_estimate(&self, other: &Hll) -> f64 {
-        estimate(
-            self.registers
-                .iter()
-                .zip(other.registers.iter())
-                .map(|(a, b)| a.load(Relaxed).max(b.load(Relaxed))),
-        )
+        let (a, b) = (self.registers(), other.registers());
+        estimate(a.into_iter().zip(b).map(|(a, b)| a.max(b)))
     }
+}
 
-    /// Copies `other` into this sketch.
-    pub fn copy_from(&self, other: &Hll) {
-        for (a, b) in self.registers.iter().zip(other.registers.iter()) {
-            a.store(b.load(Relaxed), Relaxed);
+#[inline]
+fn raise(dense: &[AtomicU8; REGISTERS], index: usize, rank: u8) {
+    if let Some(r) = dense.get(index) {
+        if r.load(Relaxed) < rank {
+            r.fetch_max(rank, Relaxed);
         }
     }
 }
@@ -192,6 +258,62 @@ mod tests {
             }
         }
         assert!(relative_error(10, 9) < 0.05);
+    }
+
+    /// The dense registers of `hashes`, computed apart from `Hll`, and their estimate.
+    fn reference(hashes: impl Iterator<Item = u64>) -> (usize, f64) {
+        let mut r = [0u8; REGISTERS];
+        for h in hashes {
+            let index = (h >> (64 - P)) as usize;
+            let rank = ((h << P) | (1 << (P - 1))).leading_zeros() as u8 + 1;
+            r[index] = r[index].max(rank);
+        }
+        let set = r.iter().filter(|&&x| x > 0).count();
+        (set, estimate(r.into_iter()))
+    }
+
+    /// A sketch stays sparse (no heap) up to SPARSE set registers, goes dense after, and
+    /// estimates exactly what the dense registers give at every step, repeats included.
+    #[test]
+    fn sparse_until_full_then_dense_with_the_same_estimates() {
+        let h = Hll::new();
+        for n in 1..=200u64 {
+            h.insert(mix(n));
+            h.insert(mix(n / 2)); // a repeat, sometimes with the same register
+            let (set, want) = reference((1..=n).chain((0..=n).map(|i| i / 2)).map(mix));
+            assert_eq!(h.estimate(), want, "n={n}");
+            let heap = if set > SPARSE { REGISTERS } else { 0 };
+            assert_eq!(h.heap_bytes(), heap, "n={n}: {set} registers set");
+        }
+        let other = Hll::new();
+        other.insert(mix(1_000));
+        let (_, want) = reference((0..=200u64).chain([1_000]).map(mix));
+        assert_eq!(h.union_estimate(&other), want);
+        assert_eq!(other.union_estimate(&h), want);
+        h.clear();
+        assert_eq!(h.estimate(), 0.0);
+    }
+
+    /// Threads inserting at once into a sparse sketch, across the switch to dense, lose no
+    /// register: the result is exactly the dense registers of everything inserted.
+    #[test]
+    fn concurrent_inserts_across_the_switch_lose_nothing() {
+        for round in 0..20u64 {
+            let h = Hll::new();
+            std::thread::scope(|s| {
+                for t in 0..4u64 {
+                    let h = &h;
+                    s.spawn(move || {
+                        for i in 0..40u64 {
+                            h.insert(mix((round << 32) | ((i * 4 + t) % 30)));
+                            h.insert(mix((round << 32) | (100 + t * 40 + i)));
+                        }
+                    });
+                }
+            });
+            let all = (0..30u64).chain(100..260).map(|i| mix((round << 32) | i));
+            assert_eq!(h.estimate(), reference(all).1, "round {round}");
+        }
     }
 
     #[test]
