@@ -40,23 +40,31 @@ pub const MAX_JSON_DEPTH: usize = 128;
 /// Also says where the items are when the body is exactly `{"resourceSpans": [...]}` (or
 /// `resourceLogs`), from the same pass that checks the nesting ([`outline`]).
 pub(super) fn count(signal: Signal, body: &[u8]) -> Result<(u64, Option<Range<usize>>), RumError> {
-    let top = outline::scan(body)?;
-    // Checked up front so that strings skipped by `IgnoredAny` are valid UTF-8 too.
-    let text = std::str::from_utf8(body).map_err(|_| RumError::BadJson)?;
     let key = match signal {
         Signal::Traces => "resourceSpans",
         Signal::Logs => "resourceLogs",
     };
-    let count = match fast::count(signal, body) {
-        Some(count) => {
+    if let Ok(_text) = std::str::from_utf8(body) {
+        if let Some((count, top)) = fast::count(signal, body) {
             // Every unit test that counts JSON also checks the fast path against the walk.
             #[cfg(test)]
-            assert_eq!(walk(signal, text), Ok(count), "fast path and walk disagree");
-            count
+            {
+                assert_eq!(
+                    walk(signal, _text),
+                    Ok(count),
+                    "fast path and walk disagree"
+                );
+                let outline = outline::scan(body).expect("the fast path passed a deep body");
+                assert_eq!(outline.items(body, key), top.items(body, key));
+            }
+            return Ok((count, top.items(body, key)));
         }
-        // Malformed or unusual: the walk decides.
-        None => walk(signal, text)?,
-    };
+    }
+    // Malformed or unusual: the nesting check, then the walk, decide.
+    let top = outline::scan(body)?;
+    // Checked up front so that strings skipped by `IgnoredAny` are valid UTF-8 too.
+    let text = std::str::from_utf8(body).map_err(|_| RumError::BadJson)?;
+    let count = walk(signal, text)?;
     Ok((count, top.items(body, key)))
 }
 

@@ -15,20 +15,24 @@
 //! The unit tests cross-check both on every fixture.
 
 use super::{classify, Key, Level, MAX_JSON_DEPTH};
+use crate::rum::outline::TopLevel;
 use crate::rum::Signal;
 
-/// The items of `body` when this pass can vouch for it (see the module header); `None` to
-/// leave the body to the serde walk. `body` is already known to be UTF-8.
-pub(super) fn count(signal: Signal, body: &[u8]) -> Option<u64> {
+/// The items of `body` when this pass can vouch for it (see the module header), with the
+/// outline [`crate::rum::outline::scan`] would have noted: this pass also holds the body to
+/// [`MAX_JSON_DEPTH`], so that pass is only needed when this one gives up. `None` to leave the
+/// body to the serde walk. `body` is already known to be UTF-8.
+pub(super) fn count(signal: Signal, body: &[u8]) -> Option<(u64, TopLevel)> {
     let mut scan = Scan {
         body,
         at: 0,
         signal,
+        top: TopLevel::default(),
     };
     scan.ws();
-    let items = scan.node(Level::Request)?;
+    let items = scan.node(Level::Request, 1)?;
     scan.ws();
-    (scan.at == body.len()).then_some(items)
+    (scan.at == body.len()).then_some((items, scan.top))
 }
 
 /// A cursor over the body.
@@ -39,6 +43,8 @@ struct Scan<'a> {
     at: usize,
     /// Which spine keys count.
     signal: Signal,
+    /// The top-level object's outline, as `outline::scan` notes it.
+    top: TopLevel,
 }
 
 impl<'a> Scan<'a> {
@@ -67,8 +73,9 @@ impl<'a> Scan<'a> {
         self.literal(b"null").is_some()
     }
 
-    /// One message of the spine (`{` next); the items below it, 1 for an item.
-    fn node(&mut self, level: Level) -> Option<u64> {
+    /// One message of the spine (`{` next) at nesting `depth`; the items below it, 1 for an
+    /// item.
+    fn node(&mut self, level: Level, depth: usize) -> Option<u64> {
         self.eat(b'{')?;
         self.ws();
         let mut items = 0u64;
@@ -79,31 +86,38 @@ impl<'a> Scan<'a> {
                 self.ws();
                 self.eat(b':')?;
                 self.ws();
+                let value_at = self.at;
                 match classify(self.signal, level, key) {
                     Key::Children(_) => {
                         if seen_children {
                             return None;
                         }
                         seen_children = true;
-                        items = self.list(level.child())?;
+                        items = self.list(level.child(), depth + 1)?;
                     }
                     Key::Object => {
                         if !self.null() {
                             if self.peek()? != b'{' {
                                 return None;
                             }
-                            self.skip_value()?;
+                            self.skip_value(depth)?;
                         }
                     }
                     Key::Id(bytes) => self.hex_id(bytes)?,
                     Key::Nanos => self.fixed64()?,
-                    Key::Other => self.skip_value()?,
+                    Key::Other => self.skip_value(depth)?,
+                }
+                if depth == 1 {
+                    self.note_top(value_at);
                 }
                 self.ws();
                 match self.peek()? {
                     b',' => {
                         self.at += 1;
                         self.ws();
+                        if depth == 1 {
+                            self.top.commas += 1;
+                        }
                     }
                     b'}' => {
                         self.at += 1;
@@ -119,8 +133,19 @@ impl<'a> Scan<'a> {
         })
     }
 
-    /// A repeated message field: `null` or an array of objects; the sum of their items.
-    fn list(&mut self, level: Level) -> Option<u64> {
+    /// Notes the first array or object directly inside the top-level object, as
+    /// `outline::scan` does: the member value that started at `value_at` and just ended.
+    fn note_top(&mut self, value_at: usize) {
+        let container = matches!(self.body.get(value_at), Some(b'[' | b'{'));
+        if container && self.top.open.is_none() {
+            self.top.open = Some(value_at);
+            self.top.close = Some(self.at - 1);
+        }
+    }
+
+    /// A repeated message field: `null` or an array (at nesting `depth`) of objects; the sum
+    /// of their items.
+    fn list(&mut self, level: Level, depth: usize) -> Option<u64> {
         if self.null() {
             return Some(0);
         }
@@ -131,7 +156,7 @@ impl<'a> Scan<'a> {
             return Some(0);
         }
         loop {
-            total = total.saturating_add(self.node(level)?);
+            total = total.saturating_add(self.node(level, depth + 1)?);
             self.ws();
             match self.peek()? {
                 b',' => {
@@ -184,30 +209,17 @@ impl<'a> Scan<'a> {
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.at;
-        let rest = self.body.get(start..)?;
-        let end = start + memchr::memchr2(b'"', b'\\', rest)?;
-        if self.body.get(end) != Some(&b'"') {
+        if self.string_stop()? != b'"' {
             return None;
         }
-        let contents = self.body.get(start..end)?;
-        if has_control(contents) {
-            return None;
-        }
-        self.at = end + 1;
-        Some(contents)
+        self.body.get(start..self.at - 1)
     }
 
     /// A string (`"` next) with the escapes serde_json's `ignore_str` takes.
     fn skip_string(&mut self) -> Option<()> {
         self.eat(b'"')?;
         loop {
-            let rest = self.body.get(self.at..)?;
-            let stop = memchr::memchr2(b'"', b'\\', rest)?;
-            if has_control(rest.get(..stop)?) {
-                return None;
-            }
-            self.at += stop + 1;
-            if rest.get(stop) == Some(&b'"') {
+            if self.string_stop()? == b'"' {
                 return Some(());
             }
             match self.peek()? {
@@ -222,6 +234,45 @@ impl<'a> Scan<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// Moves past the next quote or backslash of a string and says which byte it was;
+    /// `None` at a control character or the end. Eight bytes at a time (the zero-byte trick
+    /// serde_json's own string scan uses): a byte-at-a-time search was half of this pass, and
+    /// `memchr2` cost more to set up than to search the short strings (`"key"`, `"value"`)
+    /// an OTLP body is made of (callgrind).
+    fn string_stop(&mut self) -> Option<u8> {
+        const ONES: u64 = u64::from_ne_bytes([1; 8]);
+        let rest = self.body.get(self.at..)?;
+        let mut chunks = rest.chunks_exact(8);
+        let mut skipped = 0;
+        for chunk in chunks.by_ref() {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            let quote = word ^ (ONES * u64::from(b'"'));
+            let backslash = word ^ (ONES * u64::from(b'\\'));
+            // Bytes below 0x20, and bytes equal to a quote or a backslash: each sets the high
+            // bit of its byte. Borrows can only mark bytes after the first hit.
+            let hits = (word.wrapping_sub(ONES * 0x20) & !word)
+                | (quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash);
+            let hits = hits & (ONES << 7);
+            if hits != 0 {
+                return self.stop_at(skipped + (hits.trailing_zeros() / 8) as usize);
+            }
+            skipped += 8;
+        }
+        let i = chunks
+            .remainder()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.stop_at(skipped + i)
+    }
+
+    /// [`Self::string_stop`]'s answer for the stop byte `i` bytes ahead.
+    fn stop_at(&mut self, i: usize) -> Option<u8> {
+        let stop = *self.body.get(self.at + i)?;
+        self.at += i + 1;
+        (stop >= 0x20).then_some(stop)
     }
 
     /// A number in the grammar of serde_json's `ignore_number`.
@@ -259,9 +310,11 @@ impl<'a> Scan<'a> {
         (self.at > start).then_some(())
     }
 
-    /// Any JSON value, checked and skipped without recursion: the open arrays and objects are
-    /// a stack of bits (1: object), at most [`MAX_JSON_DEPTH`] of them.
-    fn skip_value(&mut self) -> Option<()> {
+    /// Any JSON value, the member of an object at nesting `base`, checked and skipped without
+    /// recursion: the open arrays and objects are a stack of bits (1: object). Any array or
+    /// object past [`MAX_JSON_DEPTH`] in all, empty ones too, gives up (to the pass that
+    /// refuses it).
+    fn skip_value(&mut self, base: usize) -> Option<()> {
         let mut open: u128 = 0;
         let mut depth = 0usize;
         loop {
@@ -280,13 +333,13 @@ impl<'a> Scan<'a> {
                 _ => return None,
             };
             if let Some(object) = opened {
+                if base + depth + 1 > MAX_JSON_DEPTH {
+                    return None;
+                }
                 self.at += 1;
                 self.ws();
                 let empty = self.eat(if object { b'}' } else { b']' }).is_some();
                 if !empty {
-                    if depth >= MAX_JSON_DEPTH {
-                        return None;
-                    }
                     open = (open << 1) | u128::from(object);
                     depth += 1;
                     if object {
@@ -330,12 +383,6 @@ impl<'a> Scan<'a> {
         self.ws();
         Some(())
     }
-}
-
-/// A byte below 0x20, which JSON strings may not hold raw. Written as a fold over the minimum
-/// so that the compiler vectorizes it.
-fn has_control(bytes: &[u8]) -> bool {
-    bytes.iter().fold(u8::MAX, |low, &b| low.min(b)) < 0x20
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::super::walk;
 use super::*;
+use crate::rum::outline;
 
 /// A logs body with what the fast path must get right or leave alone: numbers in every
 /// form, `null`, escapes, nested attribute values, an empty object and array.
@@ -24,21 +25,33 @@ fn bodies() -> Vec<(Signal, Vec<u8>, u64)> {
     all
 }
 
-/// Where the fast path vouches for a body, the walk accepts it with the same count.
+/// Where the fast path vouches for a body, the walk accepts it with the same count, the
+/// nesting pass accepts it too and notes the same outline.
 fn agrees(signal: Signal, body: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(body) else {
         return true;
     };
+    let key = match signal {
+        Signal::Traces => "resourceSpans",
+        Signal::Logs => "resourceLogs",
+    };
     match count(signal, body) {
-        Some(items) => walk(signal, text) == Ok(items),
+        Some((items, top)) => {
+            walk(signal, text) == Ok(items)
+                && outline::scan(body).is_ok_and(|o| o.items(body, key) == top.items(body, key))
+        }
         None => true,
     }
+}
+
+fn fast_items(signal: Signal, body: &[u8]) -> Option<u64> {
+    count(signal, body).map(|(items, _)| items)
 }
 
 #[test]
 fn real_bodies_take_the_fast_path() {
     for (signal, body, items) in bodies() {
-        let fast = count(signal, &body);
+        let fast = fast_items(signal, &body);
         // The escaped key in LOGS sends it to the walk; the SDK's exports do not.
         let expected = (signal == Signal::Traces).then_some(items);
         assert_eq!(fast, expected, "{}", String::from_utf8_lossy(&body));
@@ -46,7 +59,7 @@ fn real_bodies_take_the_fast_path() {
         assert_eq!(walk(signal, text), Ok(items));
     }
     let plain = LOGS.replace(r#""x\u0041""#, r#""xA""#);
-    assert_eq!(count(Signal::Logs, plain.as_bytes()), Some(2));
+    assert_eq!(fast_items(Signal::Logs, plain.as_bytes()), Some(2));
 }
 
 #[test]
@@ -87,7 +100,7 @@ fn timestamps_beyond_what_the_fast_path_reads_go_to_the_walk() {
         "\"+1\"",
     ] {
         let body = span(nanos);
-        assert_eq!(count(Signal::Traces, body.as_bytes()), None, "{nanos}");
+        assert_eq!(fast_items(Signal::Traces, body.as_bytes()), None, "{nanos}");
     }
     for nanos in [
         "0",
@@ -97,7 +110,40 @@ fn timestamps_beyond_what_the_fast_path_reads_go_to_the_walk() {
         "9999999999999999999",
     ] {
         let body = span(nanos);
-        assert_eq!(count(Signal::Traces, body.as_bytes()), Some(1), "{nanos}");
+        assert_eq!(
+            fast_items(Signal::Traces, body.as_bytes()),
+            Some(1),
+            "{nanos}"
+        );
         assert_eq!(walk(Signal::Traces, &body), Ok(1), "{nanos}");
     }
+}
+
+#[test]
+fn nesting_is_held_to_the_limit_empty_arrays_included() {
+    // The attribute value sits inside 7 levels of spine (see rum::tests).
+    let nested = |levels: usize, inner: &str| {
+        let value = format!("{}{inner}{}", "[".repeat(levels), "]".repeat(levels));
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":{value}}}]}}]}}]}}"#
+        )
+    };
+    let room = MAX_JSON_DEPTH - 7;
+    assert_eq!(
+        fast_items(Signal::Traces, nested(room, "").as_bytes()),
+        Some(1)
+    );
+    assert_eq!(
+        fast_items(Signal::Traces, nested(room - 1, "{}").as_bytes()),
+        Some(1)
+    );
+    for body in [nested(room + 1, ""), nested(room, "{}"), nested(room, "1")] {
+        let fast = fast_items(Signal::Traces, body.as_bytes());
+        let deep = outline::scan(body.as_bytes()).is_err();
+        assert!(fast.is_none() || !deep, "{body}");
+    }
+    assert_eq!(
+        fast_items(Signal::Traces, nested(room, "{}").as_bytes()),
+        None
+    );
 }
