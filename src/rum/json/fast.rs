@@ -202,7 +202,7 @@ impl<'a> Scan<'a> {
         let leading_zero = digits > 1 && self.body.get(start) == Some(&b'0');
         // A fraction or an exponent: left to the walk, which reads it as a float.
         let more = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
-        (digits >= 1 && digits <= 19 && !leading_zero && !more).then_some(())
+        ((1..=19).contains(&digits) && !leading_zero && !more).then_some(())
     }
 
     /// A string (`"` next) without any escape; its contents. Control characters refused.
