@@ -27,6 +27,8 @@ use std::ops::Range;
 
 use super::{outline, RumError, Signal};
 
+mod fast;
+
 /// The deepest nesting of arrays and objects accepted anywhere in a JSON body. The same as
 /// serde_json's own recursion limit, so a skipped value is held to the bound a typed one is.
 /// Real OTLP is far shallower: a span attribute's value sits 10 levels deep, and each nested
@@ -38,9 +40,37 @@ pub const MAX_JSON_DEPTH: usize = 128;
 /// Also says where the items are when the body is exactly `{"resourceSpans": [...]}` (or
 /// `resourceLogs`), from the same pass that checks the nesting ([`outline`]).
 pub(super) fn count(signal: Signal, body: &[u8]) -> Result<(u64, Option<Range<usize>>), RumError> {
+    let key = match signal {
+        Signal::Traces => "resourceSpans",
+        Signal::Logs => "resourceLogs",
+    };
+    if let Ok(_text) = std::str::from_utf8(body) {
+        if let Some((count, top)) = fast::count(signal, body) {
+            // Every unit test that counts JSON also checks the fast path against the walk.
+            #[cfg(test)]
+            {
+                assert_eq!(
+                    walk(signal, _text),
+                    Ok(count),
+                    "fast path and walk disagree"
+                );
+                let outline = outline::scan(body).expect("the fast path passed a deep body");
+                assert_eq!(outline.items(body, key), top.items(body, key));
+            }
+            return Ok((count, top.items(body, key)));
+        }
+    }
+    // Malformed or unusual: the nesting check, then the walk, decide.
     let top = outline::scan(body)?;
     // Checked up front so that strings skipped by `IgnoredAny` are valid UTF-8 too.
     let text = std::str::from_utf8(body).map_err(|_| RumError::BadJson)?;
+    let count = walk(signal, text)?;
+    Ok((count, top.items(body, key)))
+}
+
+/// The serde walk: the reference reader, and the one that decides every body [`fast`] does
+/// not vouch for.
+fn walk(signal: Signal, text: &str) -> Result<u64, RumError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let count = Node {
         signal,
@@ -49,11 +79,7 @@ pub(super) fn count(signal: Signal, body: &[u8]) -> Result<(u64, Option<Range<us
     .deserialize(&mut deserializer)
     .map_err(|_| RumError::BadJson)?;
     deserializer.end().map_err(|_| RumError::BadJson)?;
-    let key = match signal {
-        Signal::Traces => "resourceSpans",
-        Signal::Logs => "resourceLogs",
-    };
-    Ok((count, top.items(body, key)))
+    Ok(count)
 }
 
 /// The message being walked, from the request down to one span or log record.
@@ -93,21 +119,21 @@ enum Key {
     Other,
 }
 
-fn classify(signal: Signal, level: Level, key: &str) -> Key {
+fn classify(signal: Signal, level: Level, key: &[u8]) -> Key {
     match (level, signal, key) {
-        (Level::Request, Signal::Traces, "resourceSpans") => Key::Children("resourceSpans"),
-        (Level::Request, Signal::Logs, "resourceLogs") => Key::Children("resourceLogs"),
-        (Level::Resource, _, "resource") => Key::Object,
-        (Level::Resource, Signal::Traces, "scopeSpans") => Key::Children("scopeSpans"),
-        (Level::Resource, Signal::Logs, "scopeLogs") => Key::Children("scopeLogs"),
-        (Level::Scope, _, "scope") => Key::Object,
-        (Level::Scope, Signal::Traces, "spans") => Key::Children("spans"),
-        (Level::Scope, Signal::Logs, "logRecords") => Key::Children("logRecords"),
-        (Level::Item, _, "traceId") => Key::Id(16),
-        (Level::Item, _, "spanId") => Key::Id(8),
-        (Level::Item, Signal::Traces, "parentSpanId") => Key::Id(8),
-        (Level::Item, Signal::Traces, "startTimeUnixNano" | "endTimeUnixNano") => Key::Nanos,
-        (Level::Item, Signal::Logs, "timeUnixNano" | "observedTimeUnixNano") => Key::Nanos,
+        (Level::Request, Signal::Traces, b"resourceSpans") => Key::Children("resourceSpans"),
+        (Level::Request, Signal::Logs, b"resourceLogs") => Key::Children("resourceLogs"),
+        (Level::Resource, _, b"resource") => Key::Object,
+        (Level::Resource, Signal::Traces, b"scopeSpans") => Key::Children("scopeSpans"),
+        (Level::Resource, Signal::Logs, b"scopeLogs") => Key::Children("scopeLogs"),
+        (Level::Scope, _, b"scope") => Key::Object,
+        (Level::Scope, Signal::Traces, b"spans") => Key::Children("spans"),
+        (Level::Scope, Signal::Logs, b"logRecords") => Key::Children("logRecords"),
+        (Level::Item, _, b"traceId") => Key::Id(16),
+        (Level::Item, _, b"spanId") => Key::Id(8),
+        (Level::Item, Signal::Traces, b"parentSpanId") => Key::Id(8),
+        (Level::Item, Signal::Traces, b"startTimeUnixNano" | b"endTimeUnixNano") => Key::Nanos,
+        (Level::Item, Signal::Logs, b"timeUnixNano" | b"observedTimeUnixNano") => Key::Nanos,
         _ => Key::Other,
     }
 }
@@ -183,7 +209,7 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-        Ok(classify(self.0.signal, self.0.level, key))
+        Ok(classify(self.0.signal, self.0.level, key.as_bytes()))
     }
 }
 

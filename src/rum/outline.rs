@@ -13,11 +13,11 @@ use super::RumError;
 #[derive(Debug, Default)]
 pub(super) struct TopLevel {
     /// A `,` directly inside the top-level object: it has more than one member.
-    commas: usize,
+    pub(super) commas: usize,
     /// Offset of the first array or object opened directly inside the top-level object.
-    open: Option<usize>,
+    pub(super) open: Option<usize>,
     /// Offset of the bracket closing it.
-    close: Option<usize>,
+    pub(super) close: Option<usize>,
 }
 
 /// Refuses a body whose arrays and objects nest deeper than [`MAX_JSON_DEPTH`]. Brackets inside
