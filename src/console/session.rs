@@ -196,8 +196,9 @@ mod tests {
         let h = headers(&[("cookie", "a=b; ingest_edge_session=abc ; c=d")]);
         assert_eq!(cookie_id(&h), Some("abc"));
         assert_eq!(cookie_id(&headers(&[("cookie", "x=1")])), None);
-        assert!(set_cookie("abc", false)
-            .ends_with("HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"));
+        assert!(
+            set_cookie("abc", false).ends_with("HttpOnly; SameSite=Strict; Path=/; Max-Age=43200")
+        );
         assert!(set_cookie("abc", true).ends_with("; Max-Age=43200; Secure"));
         assert!(clear_cookie(true).ends_with("Max-Age=0; Secure"));
         assert!(!clear_cookie(false).contains("Secure"));

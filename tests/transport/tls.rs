@@ -344,7 +344,10 @@ async fn ops_tls_puts_the_ops_listener_behind_the_same_certificate() {
     // The console's session cookie is `Secure` once the ops listener speaks TLS, so a browser
     // never sends it over plain HTTP.
     let signed_in = tls_client(&ca.pem())
-        .post(format!("https://127.0.0.1:{}/api/v1/session", edge.ops.port()))
+        .post(format!(
+            "https://127.0.0.1:{}/api/v1/session",
+            edge.ops.port()
+        ))
         .json(&serde_json::json!({"key": edge.admin_key}))
         .send()
         .await
