@@ -44,7 +44,10 @@ pub(super) fn count(signal: Signal, body: &[u8]) -> Result<(u64, Option<Range<us
         Signal::Traces => "resourceSpans",
         Signal::Logs => "resourceLogs",
     };
-    if let Ok(_text) = std::str::from_utf8(body) {
+    // Checked once, here: the walk needs it too (strings skipped by `IgnoredAny` must be valid
+    // UTF-8 as well), and a body the fast path gives up on goes on to the walk.
+    let utf8 = std::str::from_utf8(body);
+    if let Ok(_text) = utf8 {
         if let Some((count, top)) = fast::count(signal, body) {
             // Every unit test that counts JSON also checks the fast path against the walk.
             #[cfg(test)]
@@ -62,8 +65,7 @@ pub(super) fn count(signal: Signal, body: &[u8]) -> Result<(u64, Option<Range<us
     }
     // Malformed or unusual: the nesting check, then the walk, decide.
     let top = outline::scan(body)?;
-    // Checked up front so that strings skipped by `IgnoredAny` are valid UTF-8 too.
-    let text = std::str::from_utf8(body).map_err(|_| RumError::BadJson)?;
+    let text = utf8.map_err(|_| RumError::BadJson)?;
     let count = walk(signal, text)?;
     Ok((count, top.items(body, key)))
 }
