@@ -540,6 +540,11 @@ pub struct PipelineSettings {
     /// Consecutive records merged into one upstream request up to this many uncompressed
     /// bytes; 0 sends one request per accepted request.
     pub forward_batch_bytes: u64,
+    /// How long newly durable records may wait for more before the forwarder reads them, so
+    /// that under load one upstream request carries many fsync groups; never waited once
+    /// `forward_batch_bytes` are pending. 0 reads at once.
+    #[serde(with = "humantime_serde_compat")]
+    pub forward_linger: Duration,
     /// A queue's undelivered bytes from which a request waits for deliveries before it is
     /// accepted, while the upstream is healthy: latency backpressure instead of filling the
     /// spool and answering `503`. 0 turns it off. At most half of `max_bytes` is used.
@@ -572,6 +577,7 @@ impl Default for PipelineSettings {
             forward_concurrency: 1,
             rum_forward_concurrency: 16,
             forward_batch_bytes: 4 << 20,
+            forward_linger: Duration::from_millis(2),
             backpressure_bytes: 64 << 20,
             backpressure_max_wait: Duration::from_secs(5),
             upstream_ca_file: None,
@@ -800,6 +806,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "pipeline.forward_batch_bytes",
                 reason: "must be at most 64 MiB (67108864); 0 turns merging off".into(),
+            });
+        }
+        if self.pipeline.forward_linger > Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                key: "pipeline.forward_linger",
+                reason: "must be at most 1s (it delays every delivery of an idle edge)".into(),
             });
         }
         let webhook_url = Some(self.abuse.webhook_url.clone()).filter(|u| !u.is_empty());

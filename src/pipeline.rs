@@ -57,6 +57,7 @@ use driver::Driver;
 use forward::{Forwarder, Source};
 use gate::{Admission, Gate};
 use memory::MemQueue;
+use reader::Linger;
 use spool::Spool;
 use stats::{now_ms, Budget, QueueMetrics, Reservation};
 use upstream::Upstream;
@@ -117,6 +118,9 @@ pub struct PipelineConfig {
     /// Consecutive records merged into one upstream request, up to this many uncompressed
     /// body bytes (0: one request per record).
     pub forward_batch_bytes: u64,
+    /// How long newly durable records may wait for more before they are read (never once
+    /// `forward_batch_bytes` are pending); see [`reader::Linger`].
+    pub forward_linger: Duration,
     /// A queue's undelivered bytes from which `submit` waits for deliveries while its upstream
     /// is healthy (latency backpressure instead of `503`); 0: never waits.
     pub backpressure_bytes: u64,
@@ -144,6 +148,7 @@ impl PipelineConfig {
             forward_concurrency: p.forward_concurrency,
             rum_forward_concurrency: p.rum_forward_concurrency,
             forward_batch_bytes: p.forward_batch_bytes,
+            forward_linger: p.forward_linger,
             backpressure_bytes: p.backpressure_bytes,
             backpressure_max_wait: p.backpressure_max_wait,
             upstream_ca_file: p.upstream_ca_file.clone(),
@@ -314,7 +319,10 @@ impl Pipeline {
                     "spool recovered"
                 );
                 let source = Source::Disk {
-                    reader: spool.reader(),
+                    reader: spool.reader().with_linger(Linger {
+                        wait: cfg.forward_linger,
+                        fill: cfg.forward_batch_bytes,
+                    }),
                     shared: Arc::clone(spool.shared()),
                 };
                 (Lane::Disk(spool), Some(source))

@@ -5,8 +5,10 @@
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::segment::{read_records, segment_path, Position, RawRecord, Stop};
 use super::spool::SpoolShared;
@@ -35,6 +37,23 @@ pub(crate) struct DiskReader {
     durable: watch::Receiver<Position>,
     /// The open segment, reused across reads.
     file: Option<(u64, Arc<File>)>,
+    /// How long new durable data may wait for more to join it before it is read; see
+    /// [`Linger`].
+    linger: Linger,
+}
+
+/// Waiting a little for more durable data before reading, so that one read and one upstream
+/// request carry many groups instead of one each. Under load the writer makes a group durable
+/// every few hundred microseconds; reading each one on its own costs a read, a thread hop and
+/// an upstream request per group (measured: about a fifth of the edge's CPU on one core at
+/// 64 RUM connections). Like Kafka's `linger.ms`: at most `wait` after the data became
+/// visible, and never while `fill` bytes are already there.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Linger {
+    /// Longest wait; zero reads at once.
+    pub wait: Duration,
+    /// Pending bytes that are read at once, however recent.
+    pub fill: u64,
 }
 
 impl DiskReader {
@@ -45,7 +64,14 @@ impl DiskReader {
             pos,
             durable,
             file: None,
+            linger: Linger::default(),
         }
+    }
+
+    /// Reads wait per `linger` for more data before reading a small amount.
+    pub(crate) fn with_linger(mut self, linger: Linger) -> DiskReader {
+        self.linger = linger;
+        self
     }
 
     /// Where the next record starts.
@@ -55,6 +81,8 @@ impl DiskReader {
 
     /// Waits for and returns the next records (never an empty chunk unless bytes were skipped).
     pub(crate) async fn next_chunk(&mut self) -> io::Result<Chunk> {
+        // When the data waiting to be read was first seen; the linger runs from there.
+        let mut seen: Option<Instant> = None;
         loop {
             let durable = *self.durable.borrow_and_update();
             // `finished`: the segment will not grow any more, so its end means "move on".
@@ -70,7 +98,23 @@ impl DiskReader {
                 }
             };
             if limit > self.pos.off {
-                return self.read(limit).await;
+                let deadline = *seen.get_or_insert_with(|| Instant::now() + self.linger.wait);
+                // A finished segment will not grow: read it out so the next one can start.
+                if finished
+                    || limit - self.pos.off >= self.linger.fill
+                    || Instant::now() >= deadline
+                {
+                    return self.read(limit).await;
+                }
+                tokio::select! {
+                    changed = self.durable.changed() => {
+                        if changed.is_err() {
+                            return self.read(limit).await;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => {}
+                }
+                continue;
             }
             if finished {
                 if let Some(next) = self.shared.next_segment(self.pos.seg) {
@@ -120,5 +164,88 @@ impl DiskReader {
             self.pos.off = limit;
         }
         Ok(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::record::frame_raw;
+    use crate::pipeline::spool::Spool;
+    use crate::pipeline::stats::{Budget, QueueMetrics, Reservation};
+    use crate::pipeline::Queue;
+
+    /// A spool in a fresh directory, a budget for its appends, and the directory's guard.
+    fn spool() -> (Spool, Arc<Budget>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let metrics = Arc::new(QueueMetrics::default());
+        let (spool, _) = Spool::open(dir.path(), Queue::Traces, 1 << 20, metrics).expect("open");
+        (spool, Arc::new(Budget::new(1 << 30)), dir)
+    }
+
+    /// Appends one record as a group of its own (the append returns after its fsync).
+    async fn append(spool: &Spool, budget: &Arc<Budget>, payload: &[u8]) {
+        let frame = frame_raw(payload);
+        let reservation = Reservation::take(budget, frame.len() as u64).expect("budget");
+        spool.append(frame, 0, reservation).await.expect("append");
+    }
+
+    /// Three records fsynced 100 ms apart: read at once, the first read does not wait for the
+    /// third; with a linger the one read carries all three.
+    #[tokio::test]
+    async fn lingering_reads_groups_fsynced_apart_in_one_chunk() {
+        for (wait, lingers) in [(Duration::ZERO, false), (Duration::from_secs(3), true)] {
+            let (spool, budget, _dir) = spool();
+            let mut reader = spool.reader().with_linger(Linger {
+                wait,
+                fill: 1 << 20,
+            });
+            let read = tokio::spawn(async move { reader.next_chunk().await.expect("read") });
+            for payload in [b"one", b"two", b"six"] {
+                append(&spool, &budget, payload).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .expect("a read returns")
+                .expect("read task");
+            let n = chunk.records.len();
+            if lingers {
+                assert_eq!(n, 3, "linger {wait:?}");
+            } else {
+                assert!(
+                    (1..3).contains(&n),
+                    "no linger, yet {n} records in the first read"
+                );
+            }
+            spool.stop().await;
+        }
+    }
+
+    /// A linger never holds data back past its wait, and `fill` bytes are read at once.
+    #[tokio::test]
+    async fn linger_is_bounded_and_a_full_batch_is_read_at_once() {
+        // (linger, fill, longest acceptable time to the read)
+        let cases = [
+            (Duration::from_millis(100), 1 << 20, Duration::from_secs(5)),
+            (Duration::from_secs(3600), 8, Duration::from_secs(5)),
+        ];
+        for (wait, fill, within) in cases {
+            let (spool, budget, _dir) = spool();
+            let mut reader = spool.reader().with_linger(Linger { wait, fill });
+            append(&spool, &budget, b"a payload longer than eight bytes").await;
+            let started = Instant::now();
+            let chunk = tokio::time::timeout(within, reader.next_chunk())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("linger {wait:?} fill {fill}: no read within {within:?}")
+                })
+                .expect("read");
+            assert_eq!(chunk.records.len(), 1);
+            if fill == 1 << 20 {
+                assert!(started.elapsed() >= wait, "read before the linger ran out");
+            }
+            spool.stop().await;
+        }
     }
 }
