@@ -27,6 +27,7 @@ mod memory;
 mod merge;
 mod queue;
 mod reader;
+mod recent;
 mod record;
 mod segment;
 mod spool;

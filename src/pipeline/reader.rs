@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::recent::records_of;
 use super::segment::{read_records, segment_path, Position, RawRecord, Stop};
 use super::spool::SpoolShared;
 
@@ -131,6 +132,9 @@ impl DiskReader {
     }
 
     async fn read(&mut self, limit: u64) -> io::Result<Chunk> {
+        if let Some(chunk) = self.read_recent(limit) {
+            return Ok(chunk);
+        }
         let file = match &self.file {
             Some((seg, f)) if *seg == self.pos.seg => Arc::clone(f),
             _ => {
@@ -165,6 +169,34 @@ impl DiskReader {
         }
         Ok(chunk)
     }
+
+    /// The records up to `limit` from the groups the writer still holds in memory; `None`
+    /// when the read position is no longer among them (the file is read instead).
+    fn read_recent(&mut self, limit: u64) -> Option<Chunk> {
+        let groups = self.shared.recent.take(self.pos, limit, READ_BUDGET);
+        let mut records = Vec::new();
+        let mut next = self.pos.off;
+        for (at, group) in &groups {
+            records.extend(records_of(*at, group)?.into_iter().map(|r| {
+                (
+                    Position {
+                        seg: self.pos.seg,
+                        off: r.start,
+                    },
+                    r,
+                )
+            }));
+            next = at + group.len() as u64;
+        }
+        if records.is_empty() {
+            return None;
+        }
+        self.pos.off = next;
+        Some(Chunk {
+            records,
+            skipped: 0,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -177,10 +209,22 @@ mod tests {
 
     /// A spool in a fresh directory, a budget for its appends, and the directory's guard.
     fn spool() -> (Spool, Arc<Budget>, tempfile::TempDir) {
+        spool_with_segments(1 << 20)
+    }
+
+    fn spool_with_segments(segment_bytes: u64) -> (Spool, Arc<Budget>, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let metrics = Arc::new(QueueMetrics::default());
-        let (spool, _) = Spool::open(dir.path(), Queue::Traces, 1 << 20, metrics).expect("open");
+        let (spool, _) =
+            Spool::open(dir.path(), Queue::Traces, segment_bytes, metrics).expect("open");
         (spool, Arc::new(Budget::new(1 << 30)), dir)
+    }
+
+    async fn reader_next(reader: &mut DiskReader) -> Chunk {
+        tokio::time::timeout(Duration::from_secs(10), reader.next_chunk())
+            .await
+            .expect("a read within 10 s")
+            .expect("read")
     }
 
     /// Appends one record as a group of its own (the append returns after its fsync).
@@ -247,5 +291,47 @@ mod tests {
             }
             spool.stop().await;
         }
+    }
+
+    /// A reader that keeps up takes the records from memory (here the file has been emptied
+    /// behind its back and it still reads them); one that fell behind the window reads them
+    /// from the file.
+    #[tokio::test]
+    async fn a_reader_that_keeps_up_reads_memory_and_one_behind_reads_the_file() {
+        let (spool, budget, dir) = spool();
+        let mut reader = spool.reader();
+        append(&spool, &budget, b"from memory").await;
+        for id in crate::pipeline::segment::list_segments(dir.path()).expect("segments") {
+            let path = segment_path(dir.path(), id);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(0))
+                .expect("empty the segment");
+        }
+        let chunk = reader.next_chunk().await.expect("read");
+        let payloads: Vec<&[u8]> = chunk
+            .records
+            .iter()
+            .map(|(_, r)| r.payload.as_ref())
+            .collect();
+        assert_eq!(payloads, [&b"from memory"[..]]);
+        spool.stop().await;
+
+        let (spool, budget, _dir) = spool_with_segments(64 << 20);
+        let mut behind = spool.reader();
+        let big = vec![7u8; 1 << 20];
+        let n = crate::pipeline::recent::RECENT_MAX_BYTES / big.len() + 2;
+        for _ in 0..n {
+            append(&spool, &budget, &big).await;
+        }
+        let mut read = 0;
+        while read < n {
+            let chunk = reader_next(&mut behind).await;
+            assert!(chunk.records.iter().all(|(_, r)| r.payload == big));
+            read += chunk.records.len();
+        }
+        assert_eq!(read, n);
+        spool.stop().await;
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::reader::DiskReader;
+use super::recent::Recent;
 use super::record::accepted_ms_of;
 use super::segment::{
     list_segments, read_ack, scan_segment, segment_path, write_ack, Position, Stop,
@@ -35,6 +36,8 @@ pub(crate) struct SpoolShared {
     pub durable: watch::Sender<Position>,
     /// Backlog and counters of this queue.
     pub metrics: Arc<QueueMetrics>,
+    /// The last groups made durable, for a forwarder that keeps up.
+    pub recent: Recent,
 }
 
 impl SpoolShared {
@@ -267,6 +270,7 @@ impl Spool {
                 off: 0,
             }),
             metrics,
+            recent: Recent::default(),
         });
         let writer = Writer {
             dir: dir.to_path_buf(),

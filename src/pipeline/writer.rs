@@ -9,6 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::segment::{segment_path, sync_dir, Position};
@@ -199,6 +200,8 @@ impl Writer {
         }
         self.damage = Damage::None;
         buf.clear();
+        // The buffer goes to `recent` once durable, so each group starts a new one.
+        buf.reserve(group.iter().map(|p| p.frame.len()).sum());
         for p in group {
             buf.extend_from_slice(&p.frame);
         }
@@ -211,11 +214,19 @@ impl Writer {
             .metrics
             .fsyncs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = Position {
+            seg: self.active,
+            off: self.len,
+        };
         self.len += buf.len() as u64;
         let first_ms = group.first().map_or(0, |p| p.accepted_ms);
         self.shared
             .metrics
             .add(group.len() as u64, buf.len() as u64, first_ms);
+        // Before the durable end moves, so the reader it wakes finds the group in memory.
+        self.shared
+            .recent
+            .push(start, Bytes::from(std::mem::take(buf)));
         self.shared.durable.send_replace(Position {
             seg: self.active,
             off: self.len,
