@@ -47,8 +47,10 @@ pub(crate) struct DiskReader {
 /// request carry many groups instead of one each. Under load the writer makes a group durable
 /// every few hundred microseconds; reading each one on its own costs a read, a thread hop and
 /// an upstream request per group (measured: about a fifth of the edge's CPU on one core at
-/// 64 RUM connections). Like Kafka's `linger.ms`: at most `wait` after the data became
-/// visible, and never while `fill` bytes are already there.
+/// 64 RUM connections). Like Kafka's `linger.ms`: the oldest unread group waits at most `wait`
+/// from the moment it became durable (so data that piled up during a delivery goes at once),
+/// and nothing waits while `fill` bytes are pending or when the reader is behind the groups
+/// kept in memory.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Linger {
     /// Longest wait; zero reads at once.
@@ -82,8 +84,6 @@ impl DiskReader {
 
     /// Waits for and returns the next records (never an empty chunk unless bytes were skipped).
     pub(crate) async fn next_chunk(&mut self) -> io::Result<Chunk> {
-        // When the data waiting to be read was first seen; the linger runs from there.
-        let mut seen: Option<Instant> = None;
         loop {
             let durable = *self.durable.borrow_and_update();
             // `finished`: the segment will not grow any more, so its end means "move on".
@@ -99,7 +99,10 @@ impl DiskReader {
                 }
             };
             if limit > self.pos.off {
-                let deadline = *seen.get_or_insert_with(|| Instant::now() + self.linger.wait);
+                let deadline = match self.shared.recent.durable_at(self.pos) {
+                    Some(at) => Instant::from_std(at) + self.linger.wait,
+                    None => Instant::now(),
+                };
                 // A finished segment will not grow: read it out so the next one can start.
                 if finished
                     || limit - self.pos.off >= self.linger.fill
@@ -266,31 +269,39 @@ mod tests {
         }
     }
 
-    /// A linger never holds data back past its wait, and `fill` bytes are read at once.
+    /// A linger runs from the moment the data became durable and never holds it back past
+    /// that: data that piled up while the reader was away (a delivery in flight) is read at
+    /// once, fresh data waits out the linger, and `fill` bytes are read at once.
     #[tokio::test]
-    async fn linger_is_bounded_and_a_full_batch_is_read_at_once() {
-        // (linger, fill, longest acceptable time to the read)
+    async fn linger_runs_from_durability_and_a_full_batch_is_read_at_once() {
+        // (linger, fill, pause between the append and the read, bounds on the read's wait)
         let cases = [
-            (Duration::from_millis(100), 1 << 20, Duration::from_secs(5)),
-            (Duration::from_secs(3600), 8, Duration::from_secs(5)),
+            (ms(300), 1 << 20, ms(0), ms(250)..ms(5_000)),
+            (ms(2_000), 1 << 20, ms(2_200), ms(0)..ms(1_500)),
+            (Duration::from_secs(3600), 8, ms(0), ms(0)..ms(5_000)),
         ];
-        for (wait, fill, within) in cases {
+        for (wait, fill, pause, bounds) in cases {
             let (spool, budget, _dir) = spool();
             let mut reader = spool.reader().with_linger(Linger { wait, fill });
             append(&spool, &budget, b"a payload longer than eight bytes").await;
+            tokio::time::sleep(pause).await;
             let started = Instant::now();
-            let chunk = tokio::time::timeout(within, reader.next_chunk())
+            let chunk = tokio::time::timeout(bounds.end, reader.next_chunk())
                 .await
-                .unwrap_or_else(|_| {
-                    panic!("linger {wait:?} fill {fill}: no read within {within:?}")
-                })
+                .unwrap_or_else(|_| panic!("linger {wait:?} fill {fill}: no read in time"))
                 .expect("read");
+            let took = started.elapsed();
             assert_eq!(chunk.records.len(), 1);
-            if fill == 1 << 20 {
-                assert!(started.elapsed() >= wait, "read before the linger ran out");
-            }
+            assert!(
+                bounds.contains(&took),
+                "linger {wait:?}, fill {fill}, pause {pause:?}: read after {took:?}"
+            );
             spool.stop().await;
         }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     /// A reader that keeps up takes the records from memory (here the file has been emptied

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -20,7 +21,8 @@ use super::segment::{Position, RawRecord};
 /// milliseconds (its linger plus a read), which at 150 MB/s is well under 1 MiB.
 pub(crate) const RECENT_MAX_BYTES: usize = 8 << 20;
 
-/// Durable groups, oldest first, each with the position of its first byte.
+/// Durable groups, oldest first, each with the position of its first byte and the time it
+/// became durable.
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
     inner: Mutex<Window>,
@@ -28,8 +30,15 @@ pub(crate) struct Recent {
 
 #[derive(Debug, Default)]
 struct Window {
-    groups: VecDeque<(Position, Bytes)>,
+    groups: VecDeque<Group>,
     bytes: usize,
+}
+
+#[derive(Debug)]
+struct Group {
+    start: Position,
+    bytes: Bytes,
+    durable_at: Instant,
 }
 
 impl Recent {
@@ -38,12 +47,27 @@ impl Recent {
     pub(crate) fn push(&self, start: Position, group: Bytes) {
         let mut w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         w.bytes += group.len();
-        w.groups.push_back((start, group));
+        w.groups.push_back(Group {
+            start,
+            bytes: group,
+            durable_at: Instant::now(),
+        });
         while w.bytes > RECENT_MAX_BYTES && w.groups.len() > 1 {
-            if let Some((_, old)) = w.groups.pop_front() {
-                w.bytes -= old.len();
+            if let Some(old) = w.groups.pop_front() {
+                w.bytes -= old.bytes.len();
             }
         }
+    }
+
+    /// When the group starting at `from` became durable; `None` if it is not kept (then it
+    /// is old news and nothing should wait for it).
+    pub(crate) fn durable_at(&self, from: Position) -> Option<Instant> {
+        let w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        w.groups
+            .iter()
+            .rev()
+            .find(|g| g.start == from)
+            .map(|g| g.durable_at)
     }
 
     /// The groups that follow each other from `from` on, in its segment, ending at or before
@@ -51,18 +75,18 @@ impl Recent {
     /// of a group still kept.
     pub(crate) fn take(&self, from: Position, limit: u64, budget: usize) -> Vec<(u64, Bytes)> {
         let w = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(first) = w.groups.iter().position(|(at, _)| *at == from) else {
+        let Some(first) = w.groups.iter().rposition(|g| g.start == from) else {
             return Vec::new();
         };
         let mut out = Vec::new();
         let (mut next, mut taken) = (from.off, 0usize);
-        for (at, group) in w.groups.iter().skip(first) {
-            let end = next + group.len() as u64;
-            if at.seg != from.seg || at.off != next || end > limit || taken >= budget {
+        for g in w.groups.iter().skip(first) {
+            let end = next + g.bytes.len() as u64;
+            if g.start.seg != from.seg || g.start.off != next || end > limit || taken >= budget {
                 break;
             }
-            out.push((next, group.clone()));
-            taken += group.len();
+            out.push((next, g.bytes.clone()));
+            taken += g.bytes.len();
             next = end;
         }
         out
