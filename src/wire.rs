@@ -147,27 +147,6 @@ pub(crate) fn varint_at_end(buf: &[u8], len: usize) -> Option<u64> {
 /// Top bit of every byte: the continuation bits of a varint read as a little-endian word.
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// A varint of 2 or more bytes: with 8 bytes left, one load finds its end and [`pack7`]
-/// assembles it (timestamps are 6 bytes, 2.0 symbol references 2); otherwise, or past 8
-/// bytes, byte by byte.
-#[inline(never)]
-fn read_varint_slow(buf: &mut &[u8]) -> Result<u64, WireError> {
-    if let Some((&word, _)) = buf.split_first_chunk::<8>() {
-        let word = u64::from_le_bytes(word);
-        let ends = !word & HIGH;
-        if ends != 0 {
-            // 1 to 8: the byte holding the first clear top bit is the last.
-            let len = ends.trailing_zeros() as usize / 8 + 1;
-            let value = pack7(word & (u64::MAX >> (64 - 8 * len)));
-            if let Some(rest) = buf.get(len..) {
-                *buf = rest;
-                return Ok(value);
-            }
-        }
-    }
-    read_varint_bytewise(buf)
-}
-
 /// The 7-bit groups of up to 8 varint bytes (first in the lowest byte, continuation bits
 /// ignored) packed into one value: pairs, then quads, then the two halves.
 #[inline(always)]
@@ -178,8 +157,12 @@ fn pack7(word: u64) -> u64 {
     (x & 0x0fff_ffff) | (x & 0x0fff_ffff_0000_0000) >> 4
 }
 
-/// The general varint reader, one byte at a time.
-fn read_varint_bytewise(buf: &mut &[u8]) -> Result<u64, WireError> {
+/// A varint of 2 or more bytes, one byte at a time. (Reading it from one 8-byte word, the
+/// way [`varint_at_end`] does, made 2.0 decoding about 6 % slower in time though it ran 2 % fewer
+/// instructions: the next field's position then waits on the whole word computation, where the
+/// well-predicted byte loop lets the processor run ahead.)
+#[inline(never)]
+fn read_varint_slow(buf: &mut &[u8]) -> Result<u64, WireError> {
     let mut value: u64 = 0;
     for i in 0..10 {
         let (&b, rest) = buf.split_first().ok_or(WireError)?;
@@ -239,14 +222,13 @@ fn skip_group(buf: &mut &[u8], tag: u32, recursion: u32) -> Result<(), WireError
 mod tests {
     use super::*;
 
-    /// The word-at-a-time readers against the byte loop, on 400,000 pseudo-random buffers of
-    /// 1 to 16 bytes whose top bits are set half of the time: `read_varint` from every offset
-    /// reads what `read_varint_bytewise` reads (value or error, and where it ends); and
-    /// `varint_at_end` on every tail: whenever it answers, `read_varint` reads the same value
-    /// from those bytes and ends there, and it answers whenever that is so for a varint of 1 to
-    /// 8 bytes in a buffer of 8 or more.
+    /// `varint_at_end` against `read_varint` (the general reader, the slow path) on every
+    /// tail of 400,000 pseudo-random buffers of 1 to 16 bytes whose top bits are set half of the
+    /// time: whenever it answers, `read_varint` reads the same value from those bytes and ends
+    /// there; and it answers whenever that is so for a varint of 1 to 8 bytes in a buffer of 8
+    /// or more.
     #[test]
-    fn word_varint_readers_agree_with_byte_loop() {
+    fn varint_at_end_agrees_with_read_varint() {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move || {
             state ^= state << 13;
@@ -254,7 +236,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let (mut answered, mut refused, mut words) = (0, 0, 0);
+        let (mut answered, mut refused) = (0, 0);
         for _ in 0..400_000 {
             let size = (next() % 16 + 1) as usize;
             let buf: Vec<u8> = (0..size)
@@ -263,16 +245,6 @@ mod tests {
                     (r as u8 & 0x7f) | if r >> 32 & 1 == 1 { 0x80 } else { 0 }
                 })
                 .collect();
-            // `read_varint` (its word path) against the byte loop from every offset.
-            for start in 0..size {
-                let (mut fast, mut slow) = (&buf[start..], &buf[start..]);
-                let value = read_varint(&mut fast);
-                assert_eq!(value, read_varint_bytewise(&mut slow), "{buf:02x?} {start}");
-                if value.is_ok() {
-                    assert_eq!(fast.len(), slow.len());
-                    words += usize::from(size - start >= 8 && buf[start] >= 0x80);
-                }
-            }
             for len in 0..=size + 1 {
                 let general = buf.get(size.wrapping_sub(len)..).and_then(|mut tail| {
                     let value = read_varint(&mut tail).ok()?;
@@ -293,8 +265,6 @@ mod tests {
             answered > 100_000 && refused > 100_000,
             "{answered} {refused}"
         );
-        // And the word path of `read_varint` (multi-byte varints with 8 bytes left).
-        assert!(words > 100_000, "{words}");
         // A 6-byte timestamp at the end of a sample.
         let ts: u64 = 1_700_000_000_000;
         let mut sample = vec![0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
