@@ -265,7 +265,7 @@ fn word_ok(w: u64, colon: bool) -> bool {
     if w & HIGH != 0 {
         return false;
     }
-    let letters = in_range(w | ONES * 0x20, b'a', b'z');
+    let letters = in_range(w | (ONES * 0x20), b'a', b'z');
     let digits = in_range(w, b'0', if colon { b':' } else { b'9' });
     let underscore = in_range(w, b'_', b'_');
     letters | digits | underscore == HIGH
