@@ -168,23 +168,37 @@ fn bench(c: &mut Criterion) {
 /// that `valgrind --tool=callgrind --toggle-collect='*Decoder::decode*'` counts instructions per
 /// sample free of the noise of a shared machine (criterion's warm-up and analysis would dominate
 /// the count). Instructions per sample = Ir / (2 * N * 2000) over both versions, or run one with
-/// `RW_DECODE_ONLY=v1` / `v2`.
+/// `RW_DECODE_ONLY=v1` / `v2`; `RW_DECODE_ONLY=fixtures` decodes the five Prometheus 2.42
+/// bodies that carry samples instead (2,353 samples per round, judged by today's clock).
 fn count_run(iters: u64) {
     let limits = Limits::default();
     let only = std::env::var("RW_DECODE_ONLY").unwrap_or_default();
-    let cases = [
-        ("v1", Version::V1, synthetic_v1()),
-        ("v2", Version::V2, synthetic_v2()),
+    let mut cases = vec![
+        ("v1".to_owned(), Version::V1, synthetic_v1(), NOW_MS),
+        ("v2".to_owned(), Version::V2, synthetic_v2(), NOW_MS),
     ];
+    if only == "fixtures" {
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(NOW_MS, |d| d.as_millis() as i64);
+        cases = [0, 1, 2, 3, 5]
+            .iter()
+            .map(|i| {
+                let path = format!("{FIXTURES}/body_{i:03}.bin");
+                let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                (format!("fixture {i}"), Version::V1, body, wall_ms)
+            })
+            .collect();
+    }
     let mut decoder = Decoder::new();
-    for (name, version, body) in &cases {
-        if !only.is_empty() && only != *name {
+    for (name, version, body, now) in &cases {
+        if !only.is_empty() && only != "fixtures" && only != *name {
             continue;
         }
         let mut samples = 0;
         for _ in 0..iters {
             let written = decoder
-                .decode(*version, black_box(body), &limits, NOW_MS)
+                .decode(*version, black_box(body), &limits, *now)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             samples += written.samples;
         }

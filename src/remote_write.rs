@@ -45,6 +45,8 @@ mod tests;
 #[cfg(test)]
 mod tests_histogram;
 #[cfg(test)]
+mod tests_known;
+#[cfg(test)]
 mod tests_memory;
 #[cfg(test)]
 mod tests_v1;

@@ -124,6 +124,43 @@ pub(crate) fn read_varint(buf: &mut &[u8]) -> Result<u64, WireError> {
     read_varint_slow(buf)
 }
 
+/// The varint that is exactly the last `len` bytes of `buf`, read with one 8-byte load and a
+/// few shifts instead of a byte loop: what [`read_varint`] reads from `buf[buf.len() - len..]`
+/// when that consumes all of it. `None` unless it is 1 to 8 bytes long (every timestamp of this
+/// century is 6) and `buf` holds at least 8 bytes; the caller then reads it with
+/// [`read_varint`], which also tells a malformed one.
+#[inline(always)]
+pub(crate) fn varint_at_end(buf: &[u8], len: usize) -> Option<u64> {
+    let (_, &last) = buf.split_last_chunk::<8>()?;
+    if !(1..=8).contains(&len) {
+        return None;
+    }
+    // The varint's bytes, first in the lowest byte, zeros above.
+    let word = u64::from_le_bytes(last) >> (64 - 8 * len);
+    // Continuation bits on every byte but its last, which must end it.
+    if word & HIGH != HIGH & ((1u64 << (8 * (len - 1))) - 1) {
+        return None;
+    }
+    Some(pack7(word))
+}
+
+/// Top bit of every byte: the continuation bits of a varint read as a little-endian word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The 7-bit groups of up to 8 varint bytes (first in the lowest byte, continuation bits
+/// ignored) packed into one value: pairs, then quads, then the two halves.
+#[inline(always)]
+fn pack7(word: u64) -> u64 {
+    let x = word & !HIGH;
+    let x = (x & 0x007f_007f_007f_007f) | (x & 0x7f00_7f00_7f00_7f00) >> 1;
+    let x = (x & 0x0000_3fff_0000_3fff) | (x & 0x3fff_0000_3fff_0000) >> 2;
+    (x & 0x0fff_ffff) | (x & 0x0fff_ffff_0000_0000) >> 4
+}
+
+/// A varint of 2 or more bytes, one byte at a time. (Reading it from one 8-byte word, the
+/// way [`varint_at_end`] does, made 2.0 decoding about 6 % slower in time though it ran 2 % fewer
+/// instructions: the next field's position then waits on the whole word computation, where the
+/// well-predicted byte loop lets the processor run ahead.)
 #[inline(never)]
 fn read_varint_slow(buf: &mut &[u8]) -> Result<u64, WireError> {
     let mut value: u64 = 0;
@@ -178,5 +215,65 @@ fn skip_group(buf: &mut &[u8], tag: u32, recursion: u32) -> Result<(), WireError
             5 => drop(take_array::<4>(buf)?),
             _ => return Err(WireError),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `varint_at_end` against `read_varint` (the general reader, the slow path) on every
+    /// tail of 400,000 pseudo-random buffers of 1 to 16 bytes whose top bits are set half of the
+    /// time: whenever it answers, `read_varint` reads the same value from those bytes and ends
+    /// there; and it answers whenever that is so for a varint of 1 to 8 bytes in a buffer of 8
+    /// or more.
+    #[test]
+    fn varint_at_end_agrees_with_read_varint() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut answered, mut refused) = (0, 0);
+        for _ in 0..400_000 {
+            let size = (next() % 16 + 1) as usize;
+            let buf: Vec<u8> = (0..size)
+                .map(|_| {
+                    let r = next();
+                    (r as u8 & 0x7f) | if r >> 32 & 1 == 1 { 0x80 } else { 0 }
+                })
+                .collect();
+            for len in 0..=size + 1 {
+                let general = buf.get(size.wrapping_sub(len)..).and_then(|mut tail| {
+                    let value = read_varint(&mut tail).ok()?;
+                    tail.is_empty().then_some(value)
+                });
+                let fast = varint_at_end(&buf, len);
+                if fast.is_some() {
+                    assert_eq!(fast, general, "{buf:02x?} {len}");
+                    answered += 1;
+                } else {
+                    assert!(size < 8 || !(1..=8).contains(&len) || general.is_none());
+                    refused += 1;
+                }
+            }
+        }
+        // Both outcomes are well exercised.
+        assert!(
+            answered > 100_000 && refused > 100_000,
+            "{answered} {refused}"
+        );
+        // A 6-byte timestamp at the end of a sample.
+        let ts: u64 = 1_700_000_000_000;
+        let mut sample = vec![0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        let mut v = ts;
+        while v >= 0x80 {
+            sample.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        sample.push(v as u8);
+        assert_eq!(varint_at_end(&sample, sample.len() - 10), Some(ts));
     }
 }

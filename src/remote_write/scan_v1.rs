@@ -10,10 +10,10 @@
 use prost::Message;
 
 use super::histogram::{self, HistogramView};
-use super::names::{check_legacy, KnownNames};
+use super::names::{check_legacy, check_value, KnownNames};
 use super::proto_v1;
 use super::validate::{check_time, LabelSet, Names, Problem, Reject};
-use super::wire::{read_varint, Fields, Value, WireError};
+use super::wire::{read_varint, varint_at_end, Fields, Value, WireError};
 use super::{Limits, RwError, Written};
 
 /// Validates a 1.0 request body and counts what it carries (metadata: one per entry).
@@ -55,6 +55,8 @@ fn timeseries<'b>(
     // What every encoder writes, labels and samples with one-byte keys and lengths, is read in
     // place; the first field of any other shape hands the rest to the general reader below.
     let mut rest = msg;
+    // Whether every name so far equals the last series' name at its position.
+    let mut in_step = true;
     loop {
         match rest {
             [0x0a, n, tail @ ..] if *n < 0x80 => {
@@ -63,8 +65,14 @@ fn timeseries<'b>(
                     .ok_or(Reject::Payload)?;
                 let (name, value) = label(msg)?;
                 let position = labels.len();
-                labels.push_inlined(name, value, limits)?;
-                check_legacy(name, value, position, known)?;
+                if in_step && known.in_step(position, name) {
+                    labels.push_known(name, value, limits)?;
+                    check_value(name, value, known)?;
+                } else {
+                    in_step = false;
+                    labels.push_inlined(name, value, limits)?;
+                    check_legacy(name, value, position, known)?;
+                }
                 rest = tail;
             }
             [0x12, n, tail @ ..] if *n < 0x80 => {
@@ -104,6 +112,7 @@ fn timeseries<'b>(
         }
     }
     labels.finish()?;
+    known.series_done(labels.len());
     Ok(())
 }
 
@@ -142,6 +151,9 @@ fn label_general(msg: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
 fn sample(msg: &[u8], deadline: i64) -> Result<(), Reject> {
     // The usual shape: `0x09 <8-byte value> 0x10 <timestamp varint>`.
     if let Some((&[0x09, ..], [0x10, ts @ ..])) = msg.split_first_chunk::<9>() {
+        if let Some(timestamp) = varint_at_end(msg, ts.len()) {
+            return Ok(check_time(timestamp as i64, deadline)?);
+        }
         let mut ts = ts;
         let timestamp = read_varint(&mut ts)? as i64;
         if ts.is_empty() {

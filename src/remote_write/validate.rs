@@ -246,6 +246,34 @@ impl<'b> LabelSet<'b> {
         Ok(())
     }
 
+    /// [`LabelSet::push_inlined`] for a 1.0 name known to pass every name check at this
+    /// position ([`super::names::KnownNames::in_step`]): the checks that remain, in the same
+    /// order, so a refusal names the same problem. The label count needs none either: the
+    /// series this one keeps in step with was accepted with at least this many labels.
+    #[inline(always)]
+    pub(super) fn push_known(
+        &mut self,
+        name: &'b [u8],
+        value: &'b [u8],
+        limits: &Limits,
+    ) -> Result<(), Problem> {
+        self.count += 1;
+        self.previous = name;
+        // Empty or too long in one comparison (empty wraps around to the largest length).
+        if value.len().wrapping_sub(1) >= limits.max_label_value_len {
+            return Err(if value.is_empty() {
+                Problem::EmptyLabelValue
+            } else {
+                Problem::LabelValueTooLong
+            });
+        }
+        if self.hashing {
+            self.hash = crate::abuse::hll::fold_label(self.hash, name, value);
+        }
+        self.has_metric_name |= name == METRIC_NAME;
+        Ok(())
+    }
+
     /// Labels pushed so far.
     pub(super) fn len(&self) -> usize {
         self.count
