@@ -100,6 +100,9 @@ def p99_cell(rows):
     if rows and all(saturated(x) for x in rows):
         r = rows[0]["r"]
         return f"saturated ({r.get('req_per_s', 0):,.0f} of {r['rate']:,.0f} req/s)"
+    vals = [x["r"]["latency_ms"]["p99"] for x in rows if "latency_ms" in x["r"] and not saturated(x)]
+    if len(vals) > 1:
+        return f"{fmt(p99(rows))} ({fmt(min(vals))}-{fmt(max(vals))}, median of {len(vals)})"
     return fmt(p99(rows))
 
 
