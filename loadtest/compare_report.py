@@ -42,15 +42,18 @@ def saturated(x):
     return bool(r.get("rate")) and r.get("req_per_s", 0) < 0.95 * r["rate"]
 
 
-def spread(rows, key):
+def with_range(vals, note=""):
     """Median with the min-max range over the rounds, when there are several."""
-    vals = [x["r"].get(key, 0.0) for x in rows]
     if not vals:
         return "n/a"
     m = fmt(statistics.median(vals))
     if len(vals) < 2:
         return m
-    return f"{m} ({fmt(min(vals))}-{fmt(max(vals))})"
+    return f"{m} ({fmt(min(vals))}-{fmt(max(vals))}{note})"
+
+
+def spread(rows, key):
+    return with_range([x["r"].get(key, 0.0) for x in rows])
 
 
 def obs(x, key):
@@ -82,17 +85,16 @@ def refused_per_s(rows):
 
 
 def spread_obs(rows, key):
-    vals = [obs(x, key) for x in rows if obs(x, key) is not None]
-    if not vals:
-        return "n/a"
-    m = fmt(statistics.median(vals))
-    if len(vals) < 2:
-        return m
-    return f"{m} ({fmt(min(vals))}-{fmt(max(vals))})"
+    return with_range([obs(x, key) for x in rows if obs(x, key) is not None])
+
+
+def p99s(rows):
+    """The p99 of every run that kept its schedule."""
+    return [x["r"]["latency_ms"]["p99"] for x in rows if "latency_ms" in x["r"] and not saturated(x)]
 
 
 def p99(rows):
-    vals = [x["r"]["latency_ms"]["p99"] for x in rows if "latency_ms" in x["r"] and not saturated(x)]
+    vals = p99s(rows)
     return statistics.median(vals) if vals else None
 
 
@@ -100,10 +102,8 @@ def p99_cell(rows):
     if rows and all(saturated(x) for x in rows):
         r = rows[0]["r"]
         return f"saturated ({r.get('req_per_s', 0):,.0f} of {r['rate']:,.0f} req/s)"
-    vals = [x["r"]["latency_ms"]["p99"] for x in rows if "latency_ms" in x["r"] and not saturated(x)]
-    if len(vals) > 1:
-        return f"{fmt(p99(rows))} ({fmt(min(vals))}-{fmt(max(vals))}, median of {len(vals)})"
-    return fmt(p99(rows))
+    vals = p99s(rows)
+    return with_range(vals, f", median of {len(vals)}")
 
 
 def hwm_mib(rows):

@@ -180,15 +180,11 @@ impl DiskReader {
         let mut records = Vec::new();
         let mut next = self.pos.off;
         for (at, group) in &groups {
-            records.extend(records_of(*at, group)?.into_iter().map(|r| {
-                (
-                    Position {
-                        seg: self.pos.seg,
-                        off: r.start,
-                    },
-                    r,
-                )
-            }));
+            let start = Position {
+                seg: self.pos.seg,
+                off: *at,
+            };
+            records_of(start, group, &mut records)?;
             next = at + group.len() as u64;
         }
         if records.is_empty() {

@@ -93,23 +93,34 @@ impl Recent {
     }
 }
 
-/// The records of a group that starts at offset `base`; `None` if it is not a sequence of
-/// whole, valid frames (it always is: the writer framed it), so the caller reads the file.
-pub(crate) fn records_of(base: u64, group: &Bytes) -> Option<Vec<RawRecord>> {
-    let mut records = Vec::new();
+/// Appends the records of a group that starts at `base` to `out`; `None` if it is not a
+/// sequence of whole, valid frames (it always is: the writer framed it), so the caller drops
+/// what was appended and reads the file.
+pub(crate) fn records_of(
+    base: Position,
+    group: &Bytes,
+    out: &mut Vec<(Position, RawRecord)>,
+) -> Option<()> {
     let mut cur = 0usize;
     while cur < group.len() {
         let Frame::Valid { payload, len } = check_frame(group.get(cur..)?) else {
             return None;
         };
-        records.push(RawRecord {
-            start: base + cur as u64,
-            end: base + (cur + len) as u64,
-            payload: group.slice(cur + payload.start..cur + payload.end),
-        });
+        let start = base.off + cur as u64;
+        out.push((
+            Position {
+                seg: base.seg,
+                off: start,
+            },
+            RawRecord {
+                start,
+                end: start + len as u64,
+                payload: group.slice(cur + payload.start..cur + payload.end),
+            },
+        ));
         cur += len;
     }
-    Some(records)
+    Some(())
 }
 
 #[cfg(test)]
@@ -140,13 +151,13 @@ mod tests {
             all.iter().map(|(at, _)| *at).collect::<Vec<_>>(),
             [0, a_len]
         );
-        let records: Vec<_> = all
-            .iter()
-            .flat_map(|(at, g)| records_of(*at, g).expect("whole frames"))
-            .collect();
-        let payloads: Vec<&[u8]> = records.iter().map(|r| r.payload.as_ref()).collect();
+        let mut records = Vec::new();
+        for (at, g) in &all {
+            records_of(Position { seg: 1, off: *at }, g, &mut records).expect("whole frames");
+        }
+        let payloads: Vec<&[u8]> = records.iter().map(|(_, r)| r.payload.as_ref()).collect();
         assert_eq!(payloads, [&b"one"[..], b"two", b"six"]);
-        assert_eq!(records.last().map(|r| r.end), Some(a_len + b_len));
+        assert_eq!(records.last().map(|(_, r)| r.end), Some(a_len + b_len));
 
         // Not past the durable limit, not past the budget, not across segments.
         assert_eq!(
@@ -185,11 +196,11 @@ mod tests {
     fn a_group_that_is_not_whole_frames_is_left_to_the_file() {
         let mut bytes = group(&[b"one"]).to_vec();
         bytes.push(0);
-        assert!(records_of(0, &Bytes::from(bytes)).is_none());
+        assert!(records_of(Position::default(), &Bytes::from(bytes), &mut Vec::new()).is_none());
         let mut flipped = group(&[b"one"]).to_vec();
         if let Some(last) = flipped.last_mut() {
             *last ^= 1;
         }
-        assert!(records_of(0, &Bytes::from(flipped)).is_none());
+        assert!(records_of(Position::default(), &Bytes::from(flipped), &mut Vec::new()).is_none());
     }
 }

@@ -9,6 +9,26 @@ use super::*;
 /// The decoder's clock in every hand-built test.
 pub(super) const NOW: i64 = 1_700_000_000_000;
 /// Prometheus's stale marker.
+/// A small deterministic generator (xorshift64, no crate), so failures reproduce.
+pub(super) struct Rng(pub(super) u64);
+
+impl Rng {
+    pub(super) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub(super) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub(super) fn pick<'a>(&mut self, pool: &[&'a [u8]]) -> &'a [u8] {
+        pool[self.below(pool.len())]
+    }
+}
+
 pub(super) const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
 pub(super) fn snappy(raw: &[u8]) -> Vec<u8> {

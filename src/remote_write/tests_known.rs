@@ -6,28 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::names::{IN_STEP, SLOW_ONLY};
-use super::tests::NOW;
+use super::tests::{Rng, NOW};
 use super::{scan_v1, Limits, RwError, Written};
-
-/// xorshift64: deterministic, no crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, pool: &[&'a [u8]]) -> &'a [u8] {
-        pool[self.below(pool.len())]
-    }
-}
 
 /// Names valid and not: sorted and unsorted neighbours, bad grammar, empty, too long (over
 /// the 12 bytes of [`limits`]), not UTF-8, lengths 1 to 3 and 4 to 16 and beyond.

@@ -4,7 +4,7 @@
 
 use prost::Message;
 
-use super::tests::{snappy, NOW};
+use super::tests::{snappy, Rng, NOW};
 use super::{proto_v1, proto_v2, Decoder, Limits, RwError, Version, Written};
 
 const FIXTURES: &str = concat!(
@@ -131,21 +131,6 @@ fn every_prometheus_2_42_fixture_is_accepted_and_counted_exactly() {
     }
     let total: u64 = FIXTURE_COUNTS.iter().map(|c| c.0).sum();
     assert_eq!(total, 2353);
-}
-
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Flips, deletes, inserts or overwrites a few bytes.

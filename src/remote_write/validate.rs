@@ -233,17 +233,7 @@ impl<'b> LabelSet<'b> {
             Ordering::Less => return Err(Problem::LabelsNotSorted),
         }
         self.previous = name;
-        if value.is_empty() {
-            return Err(Problem::EmptyLabelValue);
-        }
-        if value.len() > limits.max_label_value_len {
-            return Err(Problem::LabelValueTooLong);
-        }
-        if self.hashing {
-            self.hash = crate::abuse::hll::fold_label(self.hash, name, value);
-        }
-        self.has_metric_name |= name == METRIC_NAME;
-        Ok(())
+        self.take_value(name, value, limits)
     }
 
     /// [`LabelSet::push_inlined`] for a 1.0 name known to pass every name check at this
@@ -259,6 +249,18 @@ impl<'b> LabelSet<'b> {
     ) -> Result<(), Problem> {
         self.count += 1;
         self.previous = name;
+        self.take_value(name, value, limits)
+    }
+
+    /// What every push checks and records after the name: the value's limits, the series
+    /// hash, whether the metric name is there.
+    #[inline(always)]
+    fn take_value(
+        &mut self,
+        name: &'b [u8],
+        value: &'b [u8],
+        limits: &Limits,
+    ) -> Result<(), Problem> {
         // Empty or too long in one comparison (empty wraps around to the largest length).
         if value.len().wrapping_sub(1) >= limits.max_label_value_len {
             return Err(if value.is_empty() {
