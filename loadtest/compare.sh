@@ -7,6 +7,7 @@
 #   RUM, 32 connections                      ingest-edge vs nginx 204 (A/B/A/B)
 #   RUM, 64 connections, pinned              ingest-edge vs nginx 204 (A/B/A/B)
 #   the two pinned phases over 10,000 tokens ingest-edge alone        (1 run each)
+#   RUM pinned, durable spool off            ingest-edge alone        (1 run: what fsync costs)
 #   remote_write fixtures replay samples/s   ingest-edge vs vmagent   (1 pair; not with --quick)
 #   remote_write v2 samples/s                ingest-edge alone        (not with --quick)
 #   open-loop p99 at half the edge's peak    ingest-edge (--rounds runs, median) and the peer (once)
@@ -292,6 +293,13 @@ if [ "$TOKENS" -gt 0 ] && ! over_budget; then
         PINNED=1 TOKENS_DIR=$TOKENS_SEED run_one rw-c64-tokens edge 1 rw-v1 --connections "$HIGH_CONNS"
         PINNED=1 TOKENS_DIR=$TOKENS_SEED run_one rum-c64-tokens edge 1 rum --connections "$HIGH_CONNS"
     fi
+fi
+
+# What the durable spool costs RUM: the pinned phase once more with `pipeline.durable = false`
+# (the in-memory hand-off, which loses acknowledged data on a crash), beside the durable rounds.
+if ! over_budget; then
+    printf '[pipeline]\ndurable = false\n' >"$WORK/in-memory.toml"
+    LT_EDGE_CONFIG="$WORK/in-memory.toml" PINNED=1 run_one rum-c64-memory edge 1 rum --connections "$HIGH_CONNS"
 fi
 
 if [ "$QUICK" = 0 ] && ! over_budget; then

@@ -176,6 +176,7 @@ def main():
     e_rw64, v_rw64 = pick(runs, "rw-c64", "edge"), pick(runs, "rw-c64", "vmagent")
     e_rum64, n_rum64 = pick(runs, "rum-c64", "edge"), pick(runs, "rum-c64", "nginx")
     e_rwtok, e_rumtok = pick(runs, "rw-c64-tokens", "edge"), pick(runs, "rum-c64-tokens", "edge")
+    e_rummem = pick(runs, "rum-c64-memory", "edge")
     e_olrw, v_olrw = pick(runs, "openloop-rw", "edge"), pick(runs, "openloop-rw", "vmagent")
     e_olrum, n_olrum = pick(runs, "openloop-rum", "edge"), pick(runs, "openloop-rum", "nginx")
 
@@ -205,6 +206,8 @@ def main():
     a, b = med(e_rum64, "ok_per_s"), med(n_rum64, "ok_per_s")
     r = ratio(a, b)
     w(f"| RUM requests/s, {hc} connections ({pin}) | {spread(e_rum64, 'ok_per_s')} | nginx 204 {spread(n_rum64, 'ok_per_s')} | {fmt(r, 'x')} | >= 0.4x (goal 0.6x) | {verdict(r, 0.4, True)} |")
+    a, b = med(e_rummem, "ok_per_s"), med(n_rum64, "ok_per_s")
+    w(f"| RUM requests/s, {hc} connections ({pin}), durable spool **off** (`pipeline.durable = false`: what fsync costs) | {fmt(a)} | nginx 204 {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
     ntok = env("TOKENS", "?")
     a, b = med(e_rwtok, "items_per_s"), med(e_rw64, "items_per_s")
     w(f"| remote_write accepted samples/s over {ntok} tokens, {hc} connections | {fmt(a)} | edge, one token {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
