@@ -51,7 +51,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// The tests of this file measure one at a time: the counter is process-wide.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Tokens activated per measurement: enough that fixed costs vanish in the average.
 const N: usize = 2_000;
@@ -75,7 +75,7 @@ fn addr(i: usize) -> IpAddr {
 
 #[test]
 fn per_component_cost_of_an_active_token() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.blocking_lock();
     let watch_rum = per_active(
         |_| Watch::default(),
         |i, w| {
@@ -176,7 +176,7 @@ fn seed_store(dir: &std::path::Path, n: usize) -> Vec<String> {
 /// engine has ticked over them: window, history) per token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_path_cost_of_an_active_token() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     const WARM: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let secrets = seed_store(dir.path(), N + WARM);

@@ -86,7 +86,7 @@ impl EventSink {
         }
         if let Ok(hook) = self.hook.read() {
             if let Some(h) = hook.as_ref() {
-                h.publish(&e);
+                h.publish(e);
             }
         }
         tracing::warn!(token_id = %e.token_id, signal = e.signal.label(), action = e.action.label(),

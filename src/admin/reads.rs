@@ -2,13 +2,10 @@
 //! a token's abuse state, and the edge-wide view. They only call the monitor's read API
 //! (`abuse::report`); nothing here computes a signal.
 
-use std::sync::Arc;
-
 use crate::abuse::history::Range;
 use crate::edge::AppState;
 use crate::http::{self, Resp};
 use crate::time::unix_now;
-use crate::token::cache::ActiveToken;
 
 use super::error;
 
@@ -25,17 +22,17 @@ pub fn usage(state: &AppState, id: &str, query: Option<&str>) -> Resp {
             vec![format!("range {range:?}")],
         );
     };
-    match token(state, id) {
-        Ok(t) => http::json(200, &state.abuse.usage(&t, range, unix_now())),
-        Err(resp) => resp,
+    match state.registry.active(id) {
+        Some(t) => http::json(200, &state.abuse.usage(&t, range, unix_now())),
+        None => not_found(id),
     }
 }
 
 /// `GET /api/v1/tokens/{id}/abuse`.
 pub fn token_abuse(state: &AppState, id: &str) -> Resp {
-    match token(state, id) {
-        Ok(t) => http::json(200, &state.abuse.token_report(&t)),
-        Err(resp) => resp,
+    match state.registry.active(id) {
+        Some(t) => http::json(200, &state.abuse.token_report(&t)),
+        None => not_found(id),
     }
 }
 
@@ -44,11 +41,8 @@ pub fn edge_abuse(state: &AppState) -> Resp {
     http::json(200, &state.abuse.report(&state.registry.tokens()))
 }
 
-/// The request-path view of token `id`, or `404`. Revoked tokens keep their view (their
-/// usage until revocation is still worth reading).
-fn token(state: &AppState, id: &str) -> Result<Arc<ActiveToken>, Resp> {
-    state
-        .registry
-        .active(id)
-        .ok_or_else(|| error(404, "not_found", &format!("token {id} not found"), vec![]))
+/// The answer for a token without a request-path view. Revoked tokens keep theirs (their
+/// usage until revocation is still worth reading), so this is an id never issued.
+fn not_found(id: &str) -> Resp {
+    error(404, "not_found", &format!("token {id} not found"), vec![])
 }

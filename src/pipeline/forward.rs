@@ -132,7 +132,7 @@ impl Forwarder {
                 }) = ready.front()
                 {
                     let slot = Slot::new(*start, *size, next);
-                    if group.push(next.clone()).is_err() {
+                    if !group.push(next) {
                         break;
                     }
                     ready.pop_front();

@@ -90,27 +90,28 @@ impl Group {
         }
     }
 
-    /// Adds `next` when it joins this delivery within the size limit; otherwise hands it back.
-    pub(crate) fn push(&mut self, next: Spooled) -> Result<(), Spooled> {
+    /// Adds a copy of `next` when it joins this delivery within the size limit; says whether
+    /// it did. A record that does not join is left to the caller, uncopied.
+    pub(crate) fn push(&mut self, next: &Spooled) -> bool {
         let Some(k) = self.kind else {
-            return Err(next);
+            return false;
         };
         let first = &self.parts[0];
         if self.parts.len() >= MAX_PARTS
-            || kind(&next) != Some(k)
+            || kind(next) != Some(k)
             || next.content_type != first.content_type
             || next.tenant != first.tenant
         {
-            return Err(next);
+            return false;
         }
-        match piece(k, &next) {
+        match piece(k, next) {
             Some((range, len)) if self.size + len <= self.limit => {
                 self.size += len;
                 self.pieces.push(range);
-                self.parts.push(next);
-                Ok(())
+                self.parts.push(next.clone());
+                true
             }
-            _ => Err(next),
+            _ => false,
         }
     }
 

@@ -117,7 +117,9 @@ fn rum_batch(queue: Queue, body: &[u8]) -> Batch {
 /// parsing as before: the merged bodies must be the same, refusals too.
 fn merged_body(first: Spooled, second: Spooled) -> Option<Bytes> {
     let mut group = crate::pipeline::merge::Group::new(first, 1 << 30);
-    group.push(second).ok()?;
+    if !group.push(&second) {
+        return None;
+    }
     group.finish().1.map(|m| m.body)
 }
 
