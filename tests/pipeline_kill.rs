@@ -4,38 +4,26 @@
 //! (VictoriaMetrics for remote_write, a local OTLP receiver for RUM). Duplicates are allowed
 //! (delivery is at-least-once); losses are not.
 
+mod common;
 #[path = "pipeline_support/upstreams.rs"]
 mod upstreams;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use common::child::ChildEdge;
+use common::series_value;
+use serde_json::json;
 use upstreams::{free_port, now_ms, otlp_logs, otlp_traces, rw_request, OtlpReceiver, Victoria};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ingest-edge");
 const KEY: &str = "pipeline-kill-admin-key-0000";
 const ORIGIN: &str = "http://localhost:3000";
 
-struct Served {
-    child: Child,
-    ingest: String,
-    ops: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path, rw_upstream: &str, otlp_upstream: &str) -> Served {
+/// The binary on `data_dir`, forwarding to the two upstreams.
+fn serve(data_dir: &Path, rw_upstream: &str, otlp_upstream: &str) -> ChildEdge {
     // The default per-client-address budget of a client token (10/s) would throttle a load
     // that comes from one address; the test is about the spool, not the limiter. Small
     // segments, so the kill also meets segment rolls and deletions.
@@ -46,85 +34,19 @@ fn serve(data_dir: &Path, rw_upstream: &str, otlp_upstream: &str) -> Served {
          [pipeline]\nsegment_bytes = 32768\n",
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_DATA_DIR", data_dir)
-        .env("INGEST_EDGE_ADMIN_KEY", KEY)
-        .env("INGEST_EDGE_REMOTE_WRITE_UPSTREAM", rw_upstream)
-        .env("INGEST_EDGE_OTLP_UPSTREAM", otlp_upstream)
-        .env("INGEST_EDGE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if line.contains("spool recovered")
-                    || line.contains("WARN")
-                    || line.contains("ERROR")
-                {
-                    eprintln!("edge: {line}");
-                }
-                if let Some(rest) = line.split("listening ").nth(1) {
-                    let _ = tx.send(rest.to_string());
-                }
-            }
-        });
-    }
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("edge logs its addresses");
-    let addr = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap()
-            .to_string()
-    };
-    Served {
-        ingest: addr("ingest="),
-        ops: addr("ops="),
-        child,
-    }
+    let env = [
+        ("INGEST_EDGE_REMOTE_WRITE_UPSTREAM", rw_upstream),
+        ("INGEST_EDGE_OTLP_UPSTREAM", otlp_upstream),
+    ];
+    ChildEdge::serve_with(data_dir, KEY, &env, &["--config", config.to_str().unwrap()])
 }
 
-async fn create_token(http: &reqwest::Client, ops: &str, body: Value) -> String {
-    let resp = http
-        .post(format!("http://{ops}/api/v1/tokens"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let v: Value = resp.json().await.unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
-async fn spool_records(http: &reqwest::Client, ops: &str) -> Option<f64> {
-    let text = http
-        .get(format!("http://{ops}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+/// Records in the three spools, summed; `None` while the edge does not answer.
+async fn spool_records(http: &reqwest::Client, edge: &ChildEdge) -> Option<f64> {
+    let text = edge.metrics(http).await?;
     let mut total = 0.0;
     for q in ["remote_write", "traces", "logs"] {
-        let prefix = format!("ingest_spool_records{{queue=\"{q}\"}} ");
-        total += text
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())?;
+        total += series_value(&text, &format!("ingest_spool_records{{queue=\"{q}\"}}"))?;
     }
     Some(total)
 }
@@ -150,18 +72,18 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
     let edge = serve(data.path(), &vm.write_url(), &otlp.base_url());
     let limits = json!({"requests_per_second": 1000000, "requests_burst": 1000000,
                         "items_per_second": 1000000000u64, "items_burst": 1000000000u64});
-    let rw_token = create_token(
-        &http,
-        &edge.ops,
-        json!({"name": "kill rw", "type": "remote_write", "limits": limits}),
-    )
-    .await;
-    let client_token = create_token(
-        &http,
-        &edge.ops,
-        json!({"name": "kill rum", "type": "client", "client_type": "web", "origins": [ORIGIN], "limits": limits}),
-    )
-    .await;
+    let (_, rw_token) = edge
+        .create_token(
+            &http,
+            json!({"name": "kill rw", "type": "remote_write", "limits": limits}),
+        )
+        .await;
+    let (_, client_token) = edge
+        .create_token(
+            &http,
+            json!({"name": "kill rum", "type": "client", "client_type": "web", "origins": [ORIGIN], "limits": limits}),
+        )
+        .await;
 
     let acked = Arc::new(Mutex::new(Acked::default()));
     let next_id = Arc::new(AtomicU64::new(0));
@@ -255,9 +177,17 @@ async fn sigkill_under_load_loses_no_acknowledged_request() {
 
     let edge = serve(data.path(), &vm.write_url(), &otlp.base_url());
     let drained = upstreams::eventually(Duration::from_secs(60), || async {
-        spool_records(&http, &edge.ops).await == Some(0.0)
+        spool_records(&http, &edge).await == Some(0.0)
     })
     .await;
+    // What recovery found (cut tails, records to resend), for reading a failure.
+    let recovery: Vec<String> = edge
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("spool recovered") || l.contains("WARN") || l.contains("ERROR"))
+        .map(str::to_owned)
+        .collect();
+    eprintln!("edge after restart:\n{}", recovery.join("\n"));
     assert!(drained, "spool drained after restart");
     // VictoriaMetrics answers 204 before new series are searchable: give it a moment.
     upstreams::eventually(Duration::from_secs(15), || async {

@@ -18,6 +18,8 @@ pub struct ChildEdge {
     pub ops: String,
     /// Every line the child wrote (stdout and stderr), for tests of what it logs.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Its admin API key, for [`ChildEdge::create_token`].
+    pub admin_key: String,
 }
 
 impl Drop for ChildEdge {
@@ -78,6 +80,7 @@ impl ChildEdge {
             ingest: String::new(),
             ops: String::new(),
             log,
+            admin_key: admin_key.to_owned(),
         };
         let line = rx
             .recv_timeout(Duration::from_secs(20))
@@ -91,6 +94,37 @@ impl ChildEdge {
         edge.ingest = addr("ingest=");
         edge.ops = addr("ops=");
         edge
+    }
+
+    /// Creates a token through the admin API; returns (id, secret). Panics unless `201`.
+    pub async fn create_token(
+        &self,
+        http: &reqwest::Client,
+        body: serde_json::Value,
+    ) -> (String, String) {
+        let resp = http
+            .post(format!("http://{}/api/v1/tokens", self.ops))
+            .bearer_auth(&self.admin_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "creating {body}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Its `/metrics` text; `None` while the ops listener does not answer.
+    pub async fn metrics(&self, http: &reqwest::Client) -> Option<String> {
+        let resp = http
+            .get(format!("http://{}/metrics", self.ops))
+            .send()
+            .await
+            .ok()?;
+        resp.text().await.ok()
     }
 
     /// What the child logged so far, one line each.

@@ -38,19 +38,7 @@ pub async fn create_token(
         serde_json::json!({"name": name, "type": "client", "client_type": "web",
             "origins": [ORIGIN], "environment": "test", "limits": limits})
     };
-    let resp = http
-        .post(format!("http://{}/api/v1/tokens", edge.ops))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    (
-        v["id"].as_str().unwrap().to_owned(),
-        v["token"].as_str().unwrap().to_owned(),
-    )
+    edge.create_token(http, body).await
 }
 
 /// What one paced run got.
@@ -192,14 +180,7 @@ impl Edges {
     }
 
     async fn metrics(&self, edge: &ChildEdge) -> String {
-        self.http
-            .get(format!("http://{}/metrics", edge.ops))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        edge.metrics(&self.http).await.expect("/metrics answers")
     }
 
     /// One unlabelled series of every edge.
