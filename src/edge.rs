@@ -162,7 +162,12 @@ impl Edge {
         let global_limits = match config.limits.redis_url.0.as_str() {
             "" => None,
             url => Some(
-                GlobalLimits::new(url, &config.server.edge_name()).map_err(StartError::RedisUrl)?,
+                GlobalLimits::new(
+                    url,
+                    config.limits.redis_ca_file.as_deref(),
+                    &config.server.edge_name(),
+                )
+                .map_err(StartError::RedisUrl)?,
             ),
         };
         let state = Arc::new(AppState {

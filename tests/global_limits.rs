@@ -11,8 +11,12 @@ mod common;
 mod cost;
 #[path = "global_limits/load.rs"]
 mod load;
+#[path = "transport/pki.rs"]
+mod pki;
 #[path = "redis_support/redis.rs"]
 mod redis_server;
+#[path = "global_limits/tls.rs"]
+mod tls;
 
 use std::time::{Duration, Instant};
 

@@ -20,10 +20,16 @@ impl Config {
             });
         }
         let redis = &self.limits.redis_url.0;
-        if !redis.is_empty() && !redis.starts_with("redis://") {
+        if !redis.is_empty() && !redis.starts_with("redis://") && !redis.starts_with("rediss://") {
             return Err(ConfigError::Invalid {
                 key: "limits.redis_url",
-                reason: "must be a redis:// URL (this build has no TLS for Redis)".into(),
+                reason: "must be a redis:// or rediss:// (TLS) URL".into(),
+            });
+        }
+        if self.limits.redis_ca_file.is_some() && !redis.starts_with("rediss://") {
+            return Err(ConfigError::Invalid {
+                key: "limits.redis_ca_file",
+                reason: "is for a rediss:// (TLS) limits.redis_url".into(),
             });
         }
         if !self.store.url.is_empty() && !self.store.url.starts_with("postgres") {

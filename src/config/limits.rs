@@ -2,6 +2,7 @@
 //! by several edges.
 
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,9 +81,13 @@ impl RateLimits {
 pub struct LimitDefaults {
     pub client: RateLimits,
     pub remote_write: RateLimits,
-    /// `redis://[:password@]host:port[/db]` (env `INGEST_EDGE_REDIS_URL`): each token's request
-    /// and item limits hold across every edge sharing this Redis (SPEC §16). Empty: per edge.
+    /// `redis://[:password@]host:port[/db]`, or `rediss://` for TLS (env
+    /// `INGEST_EDGE_REDIS_URL`): each token's request and item limits hold across every edge
+    /// sharing this Redis (SPEC §16). Empty: per edge.
     pub redis_url: RedisUrl,
+    /// PEM certificates that a `rediss://` server's certificate must chain to (a private CA);
+    /// unset: the system's roots. The server name is always checked.
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 /// A Redis URL whose password never reaches a log (`Debug` hides it).
@@ -113,6 +118,7 @@ impl<'de> Deserialize<'de> for LimitDefaults {
             client: LimitOverrides,
             remote_write: LimitOverrides,
             redis_url: RedisUrl,
+            redis_ca_file: Option<PathBuf>,
         }
         let p = Partial::deserialize(d)?;
         let base = LimitDefaults::default();
@@ -120,6 +126,7 @@ impl<'de> Deserialize<'de> for LimitDefaults {
             client: base.client.with(&p.client),
             remote_write: base.remote_write.with(&p.remote_write),
             redis_url: p.redis_url,
+            redis_ca_file: p.redis_ca_file,
         })
     }
 }
@@ -144,6 +151,7 @@ impl Default for LimitDefaults {
                 per_client_requests_burst: nz(2000),
             },
             redis_url: RedisUrl::default(),
+            redis_ca_file: None,
         }
     }
 }

@@ -102,7 +102,15 @@ fn redis_url_from_file_or_env_checked_and_never_shown_with_its_password() {
         shown.contains("127.0.0.1:6379") && !shown.contains("hunter2-secret"),
         "{shown}"
     );
+    // TLS, with or without a private CA; a CA file without TLS, or another scheme, is refused.
     c.limits.redis_url.0 = "rediss://127.0.0.1".into();
+    assert!(c.check().is_ok());
+    c.limits.redis_ca_file = Some("ca.pem".into());
+    assert!(c.check().is_ok());
+    c.limits.redis_url.0 = url.into();
+    assert!(c.check().is_err(), "a CA file for plain redis://");
+    c.limits.redis_ca_file = None;
+    c.limits.redis_url.0 = "http://127.0.0.1:6379".into();
     assert!(c.check().is_err());
 }
 

@@ -15,6 +15,7 @@
 //! while Redis is down.
 
 use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -86,9 +87,28 @@ pub struct GlobalLimits {
 }
 
 impl GlobalLimits {
-    /// Checks the URL; connects later, in [`GlobalLimits::run`] (Redis may be down at start).
-    pub fn new(url: &str, edge_name: &str) -> Result<Arc<GlobalLimits>, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+    /// Checks the URL (and reads `ca_file`, for `rediss://`); connects later, in
+    /// [`GlobalLimits::run`] (Redis may be down at start).
+    pub fn new(
+        url: &str,
+        ca_file: Option<&Path>,
+        edge_name: &str,
+    ) -> Result<Arc<GlobalLimits>, redis::RedisError> {
+        let client = if url.starts_with("rediss://") {
+            // The redis crate builds its rustls config with the process-wide provider; ring is
+            // the one this build carries (already installed if the listeners use TLS).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let root_cert = ca_file.map(std::fs::read).transpose()?;
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert,
+                },
+            )?
+        } else {
+            redis::Client::open(url)?
+        };
         Ok(Arc::new(GlobalLimits {
             client,
             conn: OnceLock::new(),
@@ -324,9 +344,9 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_redis_leaves_local_limits_that_never_wait() {
-        assert!(GlobalLimits::new("http://127.0.0.1", "t").is_err());
+        assert!(GlobalLimits::new("http://127.0.0.1", None, "t").is_err());
         // Nothing listens on port 1: never connected, so no count of edges to divide by.
-        let g = GlobalLimits::new("redis://127.0.0.1:1", "t").unwrap();
+        let g = GlobalLimits::new("redis://127.0.0.1:1", None, "t").unwrap();
         let nz = NonZeroU32::new;
         let limits = LimitDefaults::default().remote_write.with(&LimitOverrides {
             requests_per_second: nz(1),

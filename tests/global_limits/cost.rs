@@ -23,7 +23,7 @@ async fn shared_limit_costs_one_round_trip_per_check() {
         ..LimitOverrides::default()
     });
     let limiter = std::sync::Arc::new(TokenLimiter::new(limits, false));
-    let global = GlobalLimits::new(&redis.url(), "cost").unwrap();
+    let global = GlobalLimits::new(&redis.url(), None, "cost").unwrap();
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(std::sync::Arc::clone(&global).run(stopped));
     let start = Instant::now();

@@ -6,6 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,15 @@ pub struct Redis {
     pub port: u16,
     /// Where a stopped server is started again (same port, same directory).
     dir: tempfile::TempDir,
+    /// A second, TLS-only port and its certificate, key and CA files (see [`Redis::start_tls`]).
+    tls: Option<(u16, [std::path::PathBuf; 3])>,
+}
+
+fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .ok()
 }
 
 fn binary() -> Option<&'static str> {
@@ -25,17 +35,36 @@ fn binary() -> Option<&'static str> {
 impl Redis {
     pub fn start() -> Option<Redis> {
         binary()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .ok()?;
         let mut r = Redis {
             child: None,
-            port,
+            port: free_port()?,
             dir: tempfile::tempdir().ok()?,
+            tls: None,
         };
         r.restart();
         Some(r)
+    }
+
+    /// As [`Redis::start`], and TLS on a second port with this certificate chain and key
+    /// (PEM files; `ca` is what the server would check client certificates against, which it
+    /// does not ask for). The plain port stays, for the test's own [`Redis::command`].
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Option<Redis> {
+        binary()?;
+        let mut r = Redis {
+            child: None,
+            port: free_port()?,
+            dir: tempfile::tempdir().ok()?,
+            tls: Some((free_port()?, [cert.into(), key.into(), ca.into()])),
+        };
+        r.restart();
+        Some(r)
+    }
+
+    /// `rediss://127.0.0.1:<TLS port>`, when started with [`Redis::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| format!("rediss://127.0.0.1:{port}"))
     }
 
     pub fn url(&self) -> String {
@@ -45,7 +74,17 @@ impl Redis {
     /// Starts the server (again) and waits until it answers `PING`.
     pub fn restart(&mut self) {
         let Some(bin) = binary() else { return };
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some((port, [cert, key, ca])) = &self.tls {
+            cmd.args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(cert)
+                .arg("--tls-key-file")
+                .arg(key)
+                .arg("--tls-ca-cert-file")
+                .arg(ca);
+        }
+        let child = cmd
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
