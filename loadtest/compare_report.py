@@ -349,14 +349,16 @@ def in_process(decode_path, scale_path, scale10k_path):
         scale = {"Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}.get(m.group(2), 1.0)
         v1 = float(m.group(1)) * scale
     big, small = records(read(scale_path)), records(read(scale10k_path))
+    # Named by the size the bench reports, so a run on another size cannot pass for 1 M.
+    n = f"{big['tokens']:,}" if isinstance(big.get("tokens"), int) else "? (no run)"
     rows = [
         ("remote_write v1 decode + validate, one core", v1, ">= 5 M samples/s",
          lambda v: v >= 5e6, lambda v: f"{v / 1e6:.2f} M samples/s"),
-        ("1 M tokens: start-up of the real binary", big.get("process_startup_ms"), "< 5 s",
+        (f"{n} tokens: start-up of the real binary", big.get("process_startup_ms"), "< 5 s",
          lambda v: v < 5000, lambda v: f"{v / 1000:.2f} s"),
-        ("1 M tokens: RSS of the real binary", big.get("process_rss_mib"), "< 1 GiB",
+        (f"{n} tokens: RSS of the real binary", big.get("process_rss_mib"), "< 1 GiB",
          lambda v: v < 1024, lambda v: f"{v} MiB"),
-        ("1 M tokens: lookup + origin check", big.get("lookup_plus_origin_ns"), "< 200 ns",
+        (f"{n} tokens: lookup + origin check", big.get("lookup_plus_origin_ns"), "< 200 ns",
          lambda v: v < 200, lambda v: f"{v} ns"),
         ("`/metrics` with 10 k active tokens", small.get("metrics_render_ms"), "< 250 ms",
          lambda v: v < 250, lambda v: f"{v} ms"),
