@@ -34,27 +34,27 @@ fn binary() -> Option<&'static str> {
 
 impl Redis {
     pub fn start() -> Option<Redis> {
-        binary()?;
-        let mut r = Redis {
-            child: None,
-            port: free_port()?,
-            dir: tempfile::tempdir().ok()?,
-            tls: None,
-        };
-        r.restart();
-        Some(r)
+        Self::launch(None)
     }
 
     /// As [`Redis::start`], and TLS on a second port with this certificate chain and key
     /// (PEM files; `ca` is what the server would check client certificates against, which it
     /// does not ask for). The plain port stays, for the test's own [`Redis::command`].
     pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Option<Redis> {
+        Self::launch(Some([cert.into(), key.into(), ca.into()]))
+    }
+
+    fn launch(tls_files: Option<[std::path::PathBuf; 3]>) -> Option<Redis> {
         binary()?;
+        let tls = match tls_files {
+            Some(files) => Some((free_port()?, files)),
+            None => None,
+        };
         let mut r = Redis {
             child: None,
             port: free_port()?,
             dir: tempfile::tempdir().ok()?,
-            tls: Some((free_port()?, [cert.into(), key.into(), ca.into()])),
+            tls,
         };
         r.restart();
         Some(r)
