@@ -157,6 +157,10 @@ EOF
     SERVER_PORT=$port
 }
 
+# Bounds of ingest_spool_commit_duration_seconds the edge runs observe (compare_report.py reads
+# the same list from the environment).
+export COMMIT_BOUNDS="0.001 0.0025 0.005 0.01 0.025 0.05 0.1"
+
 # run_one PHASE SERVER ROUND MODE [extra loadtest args...]: starts SERVER fresh, loads it,
 # records the JSON report (with what was delivered during the window), peak RSS, CPU seconds
 # and what reached the sink, stops it. PINNED=1 runs the pinned set-up; TOKENS_DIR (from
@@ -191,7 +195,12 @@ run_one() {
                 --observe-metrics "http://127.0.0.1:$EDGE_OPS_PORT/metrics"
                 --observe-series "ingest_forwarded_items_total{queue=\"$queue\"}"
                 --observe-series "ingest_spool_records{queue=\"$queue\"}"
-                --observe-series "ingest_spool_bytes{queue=\"$queue\"}")
+                --observe-series "ingest_spool_bytes{queue=\"$queue\"}"
+                --observe-series "ingest_spool_commit_duration_seconds_count{queue=\"$queue\"}")
+            # The spool's commit times over the window, for the report's disk row.
+            for le in $COMMIT_BOUNDS; do
+                args+=(--observe-series "ingest_spool_commit_duration_seconds_bucket{queue=\"$queue\",le=\"$le\"}")
+            done
             ;;
         vmagent)
             start_vmagent

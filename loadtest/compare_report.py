@@ -106,6 +106,38 @@ def p99_cell(rows):
     return with_range(vals, f", median of {len(vals)}")
 
 
+def commits(x):
+    """(p99 bound in ms, share over 10 ms) of the spool's group commits during a run's window,
+    from the per-second rates of ingest_spool_commit_duration_seconds that compare.sh observed;
+    None without commits (durable spool off, or an older edge without the histogram)."""
+    rates = (x["r"].get("observed") or {}).get("series_per_s") or {}
+    count = next((v for k, v in rates.items() if k.startswith("ingest_spool_commit_duration_seconds_count")), None)
+    if not count:
+        return None
+    under = {}
+    for le in os.environ.get("COMMIT_BOUNDS", "").split():
+        v = next((v for k, v in rates.items() if k.startswith("ingest_spool_commit_duration_seconds_bucket") and f'le="{le}"' in k), None)
+        if v is not None:
+            under[float(le)] = v / count
+    if 0.01 not in under:
+        return None
+    p99 = next((le for le in sorted(under) if under[le] >= 0.99), None)
+    return p99, 1.0 - under[0.01]
+
+
+def commits_cell(rows):
+    """Each round's spool commit p99 (as a histogram bound) and share of commits over 10 ms."""
+    cells = []
+    for x in rows:
+        c = commits(x)
+        if c is None:
+            continue
+        p99, slow = c
+        bound = f"<= {p99 * 1000:g} ms" if p99 is not None else f"> {max(float(b) for b in os.environ['COMMIT_BOUNDS'].split()) * 1000:g} ms"
+        cells.append(f"p99 {bound}, {slow * 100:.1f}% over 10 ms")
+    return "; ".join(cells) if cells else "n/a"
+
+
 def hwm_mib(rows):
     vals = [int(x["hwm_kib"] or 0) for x in rows]
     return max(vals) / 1024 if vals else None
@@ -221,6 +253,9 @@ def main():
         w(f"| open-loop p99 latency, {label} at {fmt(rate)} req/s (half the edge's peak), ms "
           f"| {p99_cell(e)} | {peer} {p99_cell(p)} | {fmt(ratio(a, b), 'x')} | <= 10 ms | "
           f"{'**not met** (could not keep the rate)' if e and a is None else verdict(a, 10.0, False)} |")
+    for label, e in (("remote_write", e_olrw), ("RUM", e_olrum)):
+        w(f"| the edge's spool commits (append + fdatasync) during those {label} runs, per round "
+          f"(`ingest_spool_commit_duration_seconds`): every request waits for one | {commits_cell(e)} | | | (info) | |")
     a, b = med(e_fx, "items_per_s"), med(v_fx, "items_per_s")
     w(f"| Prometheus 2.42 fixture replay, samples/s | {fmt(a)} | vmagent {fmt(b)} | {fmt(ratio(a, b), 'x')} | (info) | |")
     a = med(e_v2, "items_per_s")

@@ -17,6 +17,9 @@
 //! - `ingest_backpressure_waits_total{queue}` counter: batches that waited for deliveries
 //! - `ingest_backpressure_timeouts_total{queue}` counter: of those, waits that ran out
 //! - `ingest_upstream_request_duration_seconds{queue}` histogram: one upstream attempt
+//! - `ingest_spool_commit_duration_seconds{queue}` histogram: one group commit (the append, its
+//!   `fdatasync`, and a segment roll when one is due), which every request of the group waits
+//!   for before its answer
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -117,12 +120,73 @@ pub(crate) struct Backlog {
 }
 
 /// Upper bounds (seconds) of the upstream latency histogram.
-const BUCKETS: [f64; 12] = [
+/// Bounds of `ingest_upstream_request_duration_seconds`.
+const UPSTREAM_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Bounds of `ingest_spool_commit_duration_seconds`: a local disk commits in tenths of a
+/// millisecond; tens of milliseconds is a disk (or a virtual machine's host) that stalls, and
+/// shows up directly in the answer times.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// A cumulative Prometheus histogram on atomics, with fixed bounds.
+#[derive(Debug)]
+pub(crate) struct Histogram {
+    bounds: &'static [f64],
+    /// Cumulative counts, one per bound.
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    /// Sum of the observations in microseconds.
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (bound, count) in self.bounds.iter().zip(&*self.buckets) {
+            if secs <= *bound {
+                count.fetch_add(1, Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of the series `name{queue}`.
+    fn render(&self, out: &mut String, name: &str, queue: &str) {
+        for (bound, count) in self.bounds.iter().zip(&*self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{queue=\"{queue}\",le=\"{bound}\"}} {}",
+                count.load(Relaxed)
+            );
+        }
+        let count = self.count.load(Relaxed);
+        let sum = self.sum_us.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{queue=\"{queue}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "{name}_sum{{queue=\"{queue}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{queue=\"{queue}\"}} {count}");
+    }
+}
+
 /// Per-queue numbers, shared by the writer, the forwarder and `render_metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct QueueMetrics {
     /// What is waiting for the upstream.
     pub backlog: Mutex<Backlog>,
@@ -140,28 +204,30 @@ pub(crate) struct QueueMetrics {
     pub backpressure_waits: AtomicU64,
     /// Of those, batches that waited the longest allowed and went in with the backlog still high.
     pub backpressure_timeouts: AtomicU64,
-    /// Cumulative histogram counts, one per bucket of [`BUCKETS`].
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    /// Number of observed attempts.
-    latency_count: AtomicU64,
-    /// Sum of observed latencies in microseconds.
-    latency_sum_us: AtomicU64,
+    /// Duration of each upstream attempt.
+    pub upstream_latency: Histogram,
+    /// Duration of each group commit (append, `fdatasync`, a due segment roll).
+    pub commit_duration: Histogram,
+}
+
+impl Default for QueueMetrics {
+    fn default() -> QueueMetrics {
+        QueueMetrics {
+            backlog: Mutex::default(),
+            forwarded: AtomicU64::new(0),
+            forwarded_items: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            backpressure_waits: AtomicU64::new(0),
+            backpressure_timeouts: AtomicU64::new(0),
+            upstream_latency: Histogram::new(UPSTREAM_BUCKETS),
+            commit_duration: Histogram::new(COMMIT_BUCKETS),
+        }
+    }
 }
 
 impl QueueMetrics {
-    /// Records the duration of one upstream attempt.
-    pub(crate) fn observe_latency(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
-            if secs <= *bound {
-                count.fetch_add(1, Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Relaxed);
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_us.fetch_add(us, Relaxed);
-    }
-
     pub(crate) fn backlog(&self) -> Backlog {
         *self.backlog.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -275,27 +341,16 @@ pub(crate) fn render(queues: &[(Queue, &QueueMetrics)], budget: &Budget, out: &m
             let _ = writeln!(out, "{name}{{queue=\"{}\"}} {}", q.name(), get(m));
         }
     }
-    let name = "ingest_upstream_request_duration_seconds";
-    family(
-        out,
-        name,
-        "histogram",
-        "Duration of one upstream request attempt.",
-    );
-    for (q, m) in queues {
-        let q = q.name();
-        for (bound, count) in BUCKETS.iter().zip(&m.latency_buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{queue=\"{q}\",le=\"{bound}\"}} {}",
-                count.load(Relaxed)
-            );
+    type Family = (&'static str, &'static str, fn(&QueueMetrics) -> &Histogram);
+    let histograms: [Family; 2] = [
+        ("ingest_upstream_request_duration_seconds", "Duration of one upstream request attempt.", |m| &m.upstream_latency),
+        ("ingest_spool_commit_duration_seconds", "Duration of one spool group commit (the append, its fdatasync and a due segment roll); every request of the group waits for it before its answer.", |m| &m.commit_duration),
+    ];
+    for (name, help, get) in histograms {
+        family(out, name, "histogram", help);
+        for (q, m) in queues {
+            get(m).render(out, name, q.name());
         }
-        let count = m.latency_count.load(Relaxed);
-        let sum = m.latency_sum_us.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{queue=\"{q}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{queue=\"{q}\"}} {sum}");
-        let _ = writeln!(out, "{name}_count{{queue=\"{q}\"}} {count}");
     }
 }
 
@@ -346,7 +401,8 @@ mod tests {
     #[test]
     fn renders_every_family_with_help_and_type() {
         let m = QueueMetrics::default();
-        m.observe_latency(Duration::from_millis(30));
+        m.upstream_latency.observe(Duration::from_millis(30));
+        m.commit_duration.observe(Duration::from_micros(300));
         m.forwarded.fetch_add(3, Relaxed);
         let mut out = String::new();
         render(
@@ -362,13 +418,30 @@ mod tests {
             "ingest_forward_retries_total",
             "ingest_dead_lettered_total",
             "ingest_upstream_request_duration_seconds",
+            "ingest_spool_commit_duration_seconds",
         ] {
             assert!(out.contains(&format!("# HELP {fam} ")), "{fam}");
             assert!(out.contains(&format!("# TYPE {fam} ")), "{fam}");
         }
         assert!(out.contains("ingest_forwarded_records_total{queue=\"remote_write\"} 3\n"));
-        assert!(out.contains("_bucket{queue=\"logs\",le=\"0.025\"} 0\n"));
-        assert!(out.contains("_bucket{queue=\"logs\",le=\"0.05\"} 1\n"));
-        assert!(out.contains("_count{queue=\"logs\"} 1\n"));
+        let upstream = "ingest_upstream_request_duration_seconds";
+        assert!(out.contains(&format!(
+            "{upstream}_bucket{{queue=\"logs\",le=\"0.025\"}} 0\n"
+        )));
+        assert!(out.contains(&format!(
+            "{upstream}_bucket{{queue=\"logs\",le=\"0.05\"}} 1\n"
+        )));
+        assert!(out.contains(&format!("{upstream}_count{{queue=\"logs\"}} 1\n")));
+        assert!(out.contains(&format!("{upstream}_sum{{queue=\"logs\"}} 0.03\n")));
+        let commit = "ingest_spool_commit_duration_seconds";
+        assert!(out.contains(&format!(
+            "{commit}_bucket{{queue=\"logs\",le=\"0.00025\"}} 0\n"
+        )));
+        assert!(out.contains(&format!(
+            "{commit}_bucket{{queue=\"logs\",le=\"0.0005\"}} 1\n"
+        )));
+        assert!(out.contains(&format!(
+            "{commit}_bucket{{queue=\"logs\",le=\"+Inf\"}} 1\n"
+        )));
     }
 }

@@ -176,7 +176,7 @@ pub(crate) async fn deliver(
         let result = request(&client, &up, &batch).send().await;
         let retry_after = match result {
             Ok(resp) => {
-                metrics.observe_latency(started.elapsed());
+                metrics.upstream_latency.observe(started.elapsed());
                 let status = resp.status();
                 gate.set_healthy(!retryable(status));
                 if status.is_success() {
@@ -206,7 +206,7 @@ pub(crate) async fn deliver(
             }
             Err(e) => {
                 gate.set_healthy(false);
-                metrics.observe_latency(started.elapsed());
+                metrics.upstream_latency.observe(started.elapsed());
                 tracing::warn!(queue = up.queue.name(), attempt, error = %e, "upstream request failed; will retry");
                 None
             }

@@ -192,6 +192,8 @@ impl Writer {
         group: &[Pending],
         buf: &mut Vec<u8>,
     ) -> Result<(), (Damage, io::Error)> {
+        // The commit a group waits for: a due roll (a new file and a directory fsync) too.
+        let started = std::time::Instant::now();
         let no_new_damage = |e| (Damage::None, e);
         match prepare(self.damage, self.len, self.segment_bytes) {
             Prepare::Roll => self.roll().map_err(no_new_damage)?,
@@ -210,8 +212,9 @@ impl Writer {
             .write_all_at(buf, self.len)
             .map_err(|e| (Damage::Write, e))?;
         self.file.sync_data().map_err(|e| (Damage::Sync, e))?;
-        self.shared
-            .metrics
+        let metrics = &self.shared.metrics;
+        metrics.commit_duration.observe(started.elapsed());
+        metrics
             .fsyncs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let start = Position {
