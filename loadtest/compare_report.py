@@ -107,7 +107,7 @@ def p99_cell(rows):
 
 
 def commits(x):
-    """(p99 bound in ms, share over 10 ms) of the spool's group commits during a run's window,
+    """(p99 bound in s, commits over 10 ms, commits) of the spool during a run's window,
     from the per-second rates of ingest_spool_commit_duration_seconds that compare.sh observed;
     None without commits (durable spool off, or an older edge without the histogram)."""
     rates = (x["r"].get("observed") or {}).get("series_per_s") or {}
@@ -122,19 +122,21 @@ def commits(x):
     if 0.01 not in under:
         return None
     p99 = next((le for le in sorted(under) if under[le] >= 0.99), None)
-    return p99, 1.0 - under[0.01]
+    window = (x["r"].get("observed") or {}).get("window_s") or 0.0
+    return p99, round(count * (1.0 - under[0.01]) * window), round(count * window)
 
 
 def commits_cell(rows):
-    """Each round's spool commit p99 (as a histogram bound) and share of commits over 10 ms."""
+    """Each round's spool commit p99 (as a histogram bound) and its commits over 10 ms."""
     cells = []
     for x in rows:
         c = commits(x)
         if c is None:
             continue
-        p99, slow = c
+        p99, slow, total = c
         bound = f"<= {p99 * 1000:g} ms" if p99 is not None else f"> {max(float(b) for b in os.environ['COMMIT_BOUNDS'].split()) * 1000:g} ms"
-        cells.append(f"p99 {bound}, {slow * 100:.1f}% over 10 ms")
+        # A count, not a share: one commit in 50,000 held up the p99 of its round.
+        cells.append(f"p99 {bound}, {slow:,} of {total:,} over 10 ms")
     return "; ".join(cells) if cells else "n/a"
 
 

@@ -2,67 +2,21 @@
 //! the `token` and `audit` CLI against it (success and error paths), SIGKILL during a burst of
 //! admin writes (crash safety), SIGTERM (graceful shutdown), and no secret in the logs.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use common::child::ChildEdge;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ingest-edge");
 const KEY: &str = "process-test-admin-key-000";
 
-struct Served {
-    child: Child,
-    ingest: String,
-    ops: String,
-    /// Every line the edge logged so far.
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-fn serve(data_dir: &Path) -> Served {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
-        .env("INGEST_EDGE_DATA_DIR", data_dir)
-        .env("INGEST_EDGE_ADMIN_KEY", KEY)
-        .env("INGEST_EDGE_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let log = log.clone();
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening ").nth(1) {
-                    let _ = tx.send(rest.to_string());
-                }
-                log.lock().unwrap().push(line);
-            }
-        });
-    }
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("edge logs its addresses");
-    let addr = |k: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .unwrap()
-            .to_string()
-    };
-    Served {
-        ingest: addr("ingest="),
-        ops: addr("ops="),
-        child,
-        log,
-    }
+/// `serve` on `data_dir`, logging at debug level (the no-secret check reads every line).
+fn serve(data_dir: &Path) -> ChildEdge {
+    ChildEdge::serve_with(data_dir, KEY, &[("INGEST_EDGE_LOG", "debug")], &[])
 }
 
 fn cli(ops: &str, args: &[&str]) -> (bool, String, String) {

@@ -36,8 +36,9 @@ impl ChildEdge {
         Self::serve_with(data_dir, admin_key, &[], &[])
     }
 
-    /// As [`ChildEdge::serve`], with more environment (`INGEST_EDGE_STORE_URL`) and
-    /// arguments after `serve` (`--config FILE`).
+    /// As [`ChildEdge::serve`], with more environment (`INGEST_EDGE_STORE_URL`; it may also
+    /// override the defaults above, `INGEST_EDGE_LOG=debug`) and arguments after `serve`
+    /// (`--config FILE`).
     pub fn serve_with(
         data_dir: &Path,
         admin_key: &str,
@@ -47,12 +48,12 @@ impl ChildEdge {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-edge"))
             .arg("serve")
             .args(args)
-            .envs(env.iter().copied())
             .env("INGEST_EDGE_INGEST_ADDR", "127.0.0.1:0")
             .env("INGEST_EDGE_OPS_ADDR", "127.0.0.1:0")
             .env("INGEST_EDGE_DATA_DIR", data_dir)
             .env("INGEST_EDGE_ADMIN_KEY", admin_key)
             .env("INGEST_EDGE_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
